@@ -1,0 +1,4 @@
+//! The fetchers: each talks to one kind of Google endpoint through the shared client in `http`.
+
+pub mod http;
+pub mod metadata;
