@@ -5,6 +5,7 @@ mod cli;
 mod credentials;
 mod decode;
 mod error;
+mod fsutil;
 mod generate;
 mod log;
 mod output;

@@ -50,6 +50,21 @@ impl Credential {
         }
     }
 
+    /// What identifies this credential in the token cache key: the source and its principal, never a
+    /// secret (a secret that identifies the credential enters only as a SHA-256 digest).
+    pub fn identity(&self, env: &Env) -> String {
+        match self {
+            Credential::Metadata(c) => {
+                format!(
+                    "metadata:{}:{}",
+                    env.metadata_host()
+                        .unwrap_or(crate::settings::DEFAULT_METADATA_HOST),
+                    c.service_account
+                )
+            }
+        }
+    }
+
     /// A short name of the credential type, for `-v` and errors.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -1,4 +1,5 @@
 //! The fetchers: each talks to one kind of Google endpoint through the shared client in `http`.
 
 pub mod http;
+pub mod iam;
 pub mod metadata;
