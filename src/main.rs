@@ -1,24 +1,12 @@
 //! idtok: print, decode and verify Google-signed OpenID Connect ID tokens.
 //! `main` parses, runs, reports the error once and returns the exit code.
 
-mod cli;
-mod credentials;
-mod decode;
-mod error;
-mod fsutil;
-mod generate;
-mod log;
-mod output;
-mod run;
-mod settings;
-mod sources;
-mod token;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::error::Error;
+use idtok::error::Error;
+use idtok::{cli, run};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
