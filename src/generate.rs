@@ -37,7 +37,8 @@ pub fn man(command: Option<&str>) -> Result<Vec<u8>> {
                 .clone();
             let sub = sub
                 .display_name(format!("idtok-{name}"))
-                .bin_name(format!("idtok {name}"));
+                .bin_name(format!("idtok {name}"))
+                .version(env!("CARGO_PKG_VERSION"));
             clap_mangen::Man::new(sub)
                 .render(&mut out)
                 .map_err(render_err)?;

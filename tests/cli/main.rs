@@ -3,4 +3,5 @@
 
 mod support;
 
+mod generated;
 mod metadata;
