@@ -3,5 +3,8 @@
 
 mod support;
 
+mod chain;
+mod gcloud;
+mod impersonate;
 mod metadata;
 mod print_identity_token;
