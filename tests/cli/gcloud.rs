@@ -426,3 +426,45 @@ fn gcloud_dir_defaults_to_home_dot_config() {
         .stdout(format!("{token}\n"));
     mock.assert();
 }
+
+#[test]
+fn configuration_properties_fill_in_endpoint_overrides() {
+    // [api_endpoint_overrides] iamcredentials and [auth] token_host, as gcloud reads them when the
+    // variables are unset.
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let mut key = sa_key("unused");
+    key.as_object_mut().unwrap().remove("token_uri");
+    let key = env.write_json("key.json", &key);
+    env.gcloud_config(
+        "default",
+        &format!(
+            "[api_endpoint_overrides]\niamcredentials = {}/\n[auth]\ntoken_host = {}\n",
+            server.base_url(),
+            server.url("/token")
+        ),
+    );
+    let token = google_id_token("aud", json!({}));
+    let token_bodies = Bodies::default();
+    let token_mock = token_endpoint(
+        &server,
+        &token_bodies,
+        json!({"access_token": ACCESS_TOKEN}),
+    );
+    let iam_mock = iam_endpoint(&server, TARGET, ACCESS_TOKEN, &Bodies::default(), &token);
+    env.cmd()
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
+        .args([
+            "impersonate",
+            "--service-account",
+            TARGET,
+            "--audience",
+            "aud",
+        ])
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    token_mock.assert();
+    iam_mock.assert();
+    check_jwt_bearer(&token_bodies.one(), &server.url("/token"));
+}
