@@ -44,7 +44,17 @@ impl Impersonation {
         env: &Env,
     ) -> Result<Impersonation> {
         let target = bare_email(target);
-        let mut delegates: Vec<String> = delegates.iter().map(|d| bare_email(d)).collect();
+        if target.is_empty() {
+            return Err(Error::Unsupported {
+                what: "no service account to impersonate (the email is empty)".into(),
+                hint: Some("name it: --service-account SA@PROJECT.iam.gserviceaccount.com".into()),
+            });
+        }
+        let mut delegates: Vec<String> = delegates
+            .iter()
+            .map(|d| bare_email(d))
+            .filter(|d| !d.is_empty())
+            .collect();
         let (source, inner_base) = match source {
             Credential::Impersonated(inner) => {
                 let mut chain = inner.delegates;
