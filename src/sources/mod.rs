@@ -3,3 +3,4 @@
 pub mod http;
 pub mod iam;
 pub mod metadata;
+pub mod oauth;

@@ -3,5 +3,9 @@
 
 mod support;
 
+mod chain;
+mod gcloud;
 mod generated;
+mod impersonate;
 mod metadata;
+mod print_identity_token;
