@@ -1,7 +1,11 @@
 //! The shared credential loader: the chain of SPEC.md section 3 finds a `Credential`; each credential type
 //! (one file each) can mint an ID token and an access token for an impersonation to start from.
 
+pub mod executable;
+pub mod external_account;
+pub mod external_account_authorized_user;
 pub mod metadata;
+pub mod subject_token;
 
 use crate::cli::TokenFormat;
 use crate::error::Result;
