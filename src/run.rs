@@ -5,7 +5,11 @@ use std::time::{Duration, SystemTime};
 use clap::CommandFactory;
 use clap::error::ErrorKind;
 
-use crate::cli::{Cli, Command, MetadataArgs, TokenFormat, TokenOptions};
+use crate::cli::{
+    Cli, Command, ImpersonateArgs, MetadataArgs, PrintIdentityTokenArgs, TokenFormat, TokenOptions,
+};
+use crate::credentials::chain::{self, ChainRequest};
+use crate::credentials::impersonated::{Impersonation, parse_chain};
 use crate::credentials::metadata::MetadataCredential;
 use crate::credentials::{Context, Credential, IdTokenRequest};
 use crate::error::{Error, Result};
@@ -20,10 +24,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     let log = Log::new(cli.verbose);
     match cli.command {
         Command::Metadata(args) => metadata(args, &env, log).await,
-        Command::Impersonate(_) => Err(Error::Bug("`impersonate` is not implemented yet".into())),
-        Command::PrintIdentityToken(_) => Err(Error::Bug(
-            "`print-identity-token` is not implemented yet".into(),
-        )),
+        Command::Impersonate(args) => impersonate(args, &env, log).await,
+        Command::PrintIdentityToken(args) => print_identity_token(args, &env, log).await,
         Command::Decode(args) => decode::run(args, &env, log).await,
         Command::Completions { shell } => output::emit(&generate::completions(shell)),
         Command::Man { command } => output::emit(&generate::man(command.as_deref())?),
@@ -41,13 +43,116 @@ async fn metadata(args: MetadataArgs, env: &Env, log: Log) -> Result<()> {
             "`--include-license` can only be specified when `--token-format=full`",
         ));
     }
-    let credential = Credential::Metadata(MetadataCredential {
-        service_account: args.service_account.clone(),
-    });
+    let credential = Credential::Metadata(MetadataCredential::new(args.service_account.clone()));
     let request = IdTokenRequest {
         audience: Some(args.audience.clone()),
         include_email: false,
         format: Some(args.token_format),
+        licenses: args.include_license,
+    };
+    let token = mint(&credential, &request, &args.token, env, log).await?;
+    print_token(&token, &args.token)
+}
+
+/// `impersonate`: the chain's credential is the caller; generateIdToken on the target, directly.
+async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log) -> Result<()> {
+    let found = chain::find(
+        &ChainRequest {
+            credential_file_override: args.credentials.credential_file_override.as_deref(),
+            account: None,
+            configuration: None,
+        },
+        env,
+        log,
+    )?;
+    let mut impersonation = Impersonation::new(
+        found.credential,
+        &args.service_account,
+        &args.delegates,
+        None,
+        env,
+    )?;
+    impersonation.allow_self = args.allow_self_impersonation;
+    let request = IdTokenRequest {
+        audience: Some(args.audience.clone()),
+        include_email: args.include_email,
+        format: None,
+        licenses: false,
+    };
+    let credential = Credential::Impersonated(impersonation);
+    let token = mint(&credential, &request, &args.token, env, log).await?;
+    print_token(&token, &args.token)
+}
+
+/// `print-identity-token`: gcloud's flags with gcloud's meaning, over every credential type.
+async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log) -> Result<()> {
+    if args.include_license && args.token_format != Some(TokenFormat::Full) {
+        return Err(usage_error(
+            "`--include-license` can only be specified when `--token-format=full`",
+        ));
+    }
+    let found = chain::find(
+        &ChainRequest {
+            credential_file_override: args.credentials.credential_file_override.as_deref(),
+            account: args.account.as_deref().filter(|a| !a.trim().is_empty()),
+            configuration: args
+                .configuration
+                .as_deref()
+                .filter(|c| !c.trim().is_empty()),
+        },
+        env,
+        log,
+    )?;
+    // --impersonate-service-account (or its variable), else `[auth] impersonate_service_account`.
+    let chain_spec = match args
+        .impersonate_service_account
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(value) => Some((
+            value.to_string(),
+            "--impersonate-service-account/CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT".to_string(),
+        )),
+        None => found.configuration.as_ref().and_then(|c| {
+            c.get("auth", "impersonate_service_account").map(|v| {
+                (
+                    v.to_string(),
+                    format!(
+                        "[auth] impersonate_service_account of the configuration `{}`",
+                        c.name
+                    ),
+                )
+            })
+        }),
+    };
+    let mut credential = match chain_spec {
+        Some((value, from)) => {
+            let Some((target, delegates)) = parse_chain(&value) else {
+                return Err(usage_error(format!("{from} names no service account")));
+            };
+            log.info(|| format!("impersonating {target} (from {from})"));
+            Credential::Impersonated(Impersonation::new(
+                found.credential,
+                &target,
+                &delegates,
+                None,
+                env,
+            )?)
+        }
+        None => found.credential,
+    };
+    if let Credential::Impersonated(impersonation) = &mut credential {
+        impersonation.allow_self = args.allow_self_impersonation;
+    }
+    if (args.token_format.is_some() || args.include_license) && !credential.is_metadata() {
+        return Err(usage_error(
+            "Invalid account type for `--token-format` or `--include-license`. Requires a valid GCE service account.",
+        ));
+    }
+    let request = IdTokenRequest {
+        audience: args.audiences.clone().filter(|a| !a.trim().is_empty()),
+        include_email: args.include_email,
+        format: args.token_format,
         licenses: args.include_license,
     };
     let token = mint(&credential, &request, &args.token, env, log).await?;

@@ -21,6 +21,10 @@ pub struct Env {
     pub cloudsdk_config: Option<PathBuf>,
     /// `CLOUDSDK_CORE_ACCOUNT`.
     pub core_account: Option<String>,
+    /// `CLOUDSDK_ACTIVE_CONFIG_NAME`: the gcloud configuration (commands without `--configuration`).
+    pub active_config: Option<String>,
+    /// `APPDATA` (Windows): where gcloud's directory lives there.
+    pub appdata: Option<PathBuf>,
     /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS`: base URL of IAM Credentials.
     pub iamcredentials_endpoint: Option<String>,
     /// `CLOUDSDK_AUTH_TOKEN_HOST`: the default OAuth2 token endpoint.
@@ -59,6 +63,8 @@ impl Env {
             google_application_credentials: path("GOOGLE_APPLICATION_CREDENTIALS"),
             cloudsdk_config: path("CLOUDSDK_CONFIG"),
             core_account: text("CLOUDSDK_CORE_ACCOUNT"),
+            active_config: text("CLOUDSDK_ACTIVE_CONFIG_NAME"),
+            appdata: path("APPDATA"),
             iamcredentials_endpoint: text("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS"),
             token_host: text("CLOUDSDK_AUTH_TOKEN_HOST"),
             universe_domain: text("GOOGLE_CLOUD_UNIVERSE_DOMAIN")

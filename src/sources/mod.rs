@@ -4,5 +4,6 @@ pub mod aws;
 pub mod http;
 pub mod iam;
 pub mod metadata;
+pub mod oauth;
 pub mod sigv4;
 pub mod sts;

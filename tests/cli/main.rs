@@ -4,3 +4,4 @@
 mod support;
 
 mod metadata;
+mod print_identity_token;

@@ -184,3 +184,193 @@ pub fn assert_no_token(stderr: &[u8], token: &str) {
         );
     }
 }
+
+// ---- Credentials: key files, user logins, gcloud's directory, and checking what was sent. ----
+
+/// The service account of the test key files.
+pub const SA_EMAIL: &str = "runner@proj.iam.gserviceaccount.com";
+/// The `private_key_id` of the test key files (the assertion's `kid`).
+pub const SA_KEY_ID: &str = "0123456789abcdef0123456789abcdef01234567";
+/// The target of impersonation tests.
+pub const TARGET: &str = "target@proj.iam.gserviceaccount.com";
+/// A user login's OAuth client and secrets.
+pub const USER_CLIENT_ID: &str =
+    "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com";
+pub const USER_CLIENT_SECRET: &str = "d-FL95Q19q7MQmFpd7hHD0Ty";
+pub const USER_REFRESH_TOKEN: &str = "1//0gRefreshTokenForTestsOnly-abcdefghijklmnopqrstuvwxyz";
+/// gcloud's client id: the default audience.
+pub const GCLOUD_AUD: &str = "32555940559.apps.googleusercontent.com";
+
+/// A `service_account` key file whose token endpoint is `token_uri`.
+pub fn sa_key(token_uri: &str) -> Value {
+    json!({
+        "type": "service_account",
+        "project_id": "proj",
+        "private_key_id": SA_KEY_ID,
+        "private_key": TEST_KEY,
+        "client_email": SA_EMAIL,
+        "client_id": "117778573422351985735",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "universe_domain": "googleapis.com",
+    })
+}
+
+/// An `authorized_user` file (as `gcloud auth application-default login` writes it) with `token_uri`.
+pub fn user_login(token_uri: &str) -> Value {
+    json!({
+        "type": "authorized_user",
+        "client_id": USER_CLIENT_ID,
+        "client_secret": USER_CLIENT_SECRET,
+        "refresh_token": USER_REFRESH_TOKEN,
+        "token_uri": token_uri,
+        "universe_domain": "googleapis.com",
+    })
+}
+
+/// An `impersonated_service_account` file.
+pub fn impersonated_file(source: Value, url_base: &str, target: &str, delegates: &[&str]) -> Value {
+    json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url":
+            format!("{url_base}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"),
+        "delegates": delegates,
+        "source_credentials": source,
+    })
+}
+
+impl TestEnv {
+    /// Writes a JSON credential file under the test's directory.
+    pub fn write_json(&self, name: &str, value: &Value) -> PathBuf {
+        self.write(name, serde_json::to_vec_pretty(value).unwrap())
+    }
+
+    /// gcloud's `credentials.db` with these (account, credential JSON) rows, as gcloud creates it.
+    pub fn credentials_db(&self, rows: &[(&str, &Value)]) -> PathBuf {
+        let path = self.gcloud().join("credentials.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS credentials (account_id TEXT PRIMARY KEY, value BLOB)",
+            [],
+        )
+        .unwrap();
+        for (account, value) in rows {
+            conn.execute(
+                "REPLACE INTO credentials (account_id, value) VALUES (?1, ?2)",
+                rusqlite::params![account, value.to_string()],
+            )
+            .unwrap();
+        }
+        path
+    }
+
+    /// `configurations/config_NAME` with this INI text.
+    pub fn gcloud_config(&self, name: &str, ini: &str) -> PathBuf {
+        let dir = self.gcloud().join("configurations");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("config_{name}"));
+        std::fs::write(&path, ini).unwrap();
+        path
+    }
+
+    /// gcloud's `active_config` file.
+    pub fn active_config(&self, name: &str) {
+        std::fs::write(self.gcloud().join("active_config"), name).unwrap();
+    }
+
+    /// The application default credentials file in gcloud's directory.
+    pub fn adc(&self, value: &Value) -> PathBuf {
+        let path = self.gcloud().join("application_default_credentials.json");
+        std::fs::write(&path, value.to_string()).unwrap();
+        path
+    }
+}
+
+/// Records the bodies a mock received (a matcher that always matches), to check them after the run.
+#[derive(Clone, Default)]
+pub struct Bodies(pub std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Bodies {
+    pub fn matcher(&self) -> impl Fn(&httpmock::HttpMockRequest) -> bool + Send + Sync + 'static {
+        let bodies = self.0.clone();
+        move |req| {
+            bodies.lock().unwrap().push(req.body_string());
+            true
+        }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The one body received (fails unless exactly one distinct body arrived).
+    pub fn one(&self) -> String {
+        let mut all = self.all();
+        all.dedup();
+        assert_eq!(all.len(), 1, "expected one request body, got {all:?}");
+        all.remove(0)
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body as ordered (name, value) pairs, decoded.
+pub fn form(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    }
+    body.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// The names of a form's fields, sorted.
+pub fn form_names(fields: &[(String, String)]) -> Vec<String> {
+    let mut names: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+    names.sort();
+    names
+}
+
+/// A form field's value.
+pub fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no form field `{name}` in {fields:?}"))
+}
+
+/// Verifies an RS256 JWT against the test key's public key (from its JWKS) and returns (header, claims).
+pub fn verify_with_test_key(jwt: &str) -> (Value, Value) {
+    let jwks: Value = serde_json::from_str(TEST_JWKS).unwrap();
+    let key = &jwks["keys"][0];
+    let n = URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
+    let e = URL_SAFE_NO_PAD.decode(key["e"].as_str().unwrap()).unwrap();
+    let (signed, sig) = jwt.rsplit_once('.').expect("a JWT");
+    let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url signature");
+    ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            signed.as_bytes(),
+            &sig,
+        )
+        .expect("the assertion's signature verifies with the test key");
+    jwt_parts(jwt)
+}

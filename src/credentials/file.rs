@@ -1,0 +1,271 @@
+//! A credential file (or a `credentials.db` value): JSON, dispatched on its `type`. Every problem is exit 3
+//! naming the file and the field, never a value from the file.
+
+use std::path::Path;
+
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use super::authorized_user::AuthorizedUser;
+use super::impersonated::Impersonation;
+use super::metadata::MetadataCredential;
+use super::service_account::ServiceAccountKey;
+use super::{Credential, Origin};
+use crate::error::{Error, Result};
+use crate::settings::Env;
+use crate::sources::http::require_secure;
+
+/// How deep `source_credentials` may nest (an impersonated file whose source is impersonated, ...).
+const MAX_DEPTH: usize = 3;
+
+/// Reads and loads a credential file. A missing or unreadable file is an error (exit 3).
+pub fn load_path(origin: Origin, env: &Env) -> Result<Credential> {
+    let bytes = std::fs::read(origin.path()).map_err(|e| {
+        let problem = match e.kind() {
+            std::io::ErrorKind::NotFound => "the file does not exist".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "the file cannot be read (permission denied)".into()
+            }
+            _ => format!("the file cannot be read: {e}"),
+        };
+        let hint = match &origin {
+            Origin::File { named_by, .. } => Some(format!(
+                "point {named_by} at a readable credential file, or unset it"
+            )),
+            _ => None,
+        };
+        origin.invalid(problem, hint)
+    })?;
+    load_bytes(&bytes, &origin, env)
+}
+
+/// Loads a credential from its JSON.
+pub fn load_bytes(bytes: &[u8], origin: &Origin, env: &Env) -> Result<Credential> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        // serde_json's syntax errors carry a position, never the text; say only where.
+        origin.invalid(
+            format!(
+                "not a JSON credential file (invalid JSON at line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+            None,
+        )
+    })?;
+    load_value(&value, origin, "", env, 0)
+}
+
+/// Loads a credential from a JSON value; `prefix` names the enclosing field (`source_credentials.`).
+pub fn load_value(
+    value: &Value,
+    origin: &Origin,
+    prefix: &str,
+    env: &Env,
+    depth: usize,
+) -> Result<Credential> {
+    let fields = Fields::new(value, origin, prefix)?;
+    let kind = fields.required("type")?;
+    match kind {
+        "service_account" => Ok(Credential::ServiceAccount(ServiceAccountKey::load(
+            &fields, env,
+        )?)),
+        "authorized_user" => Ok(Credential::AuthorizedUser(AuthorizedUser::load(
+            &fields, env,
+        )?)),
+        "impersonated_service_account" => {
+            if depth >= MAX_DEPTH {
+                return Err(fields.invalid("source_credentials", "nests impersonation too deeply"));
+            }
+            let source = fields.object("source_credentials")?;
+            let source_prefix = format!("{prefix}source_credentials.");
+            let source = load_value(source, origin, &source_prefix, env, depth + 1)?;
+            Ok(Credential::Impersonated(Impersonation::load(
+                &fields, source, env,
+            )?))
+        }
+        "external_account" | "external_account_authorized_user" => {
+            load_external(kind, &fields, env)
+        }
+        // gcloud's record of the Compute Engine account: the metadata server.
+        "gce" => {
+            let mut credential = MetadataCredential::new("default");
+            credential.principal = fields.optional("service_account_email")?.map(str::to_string);
+            Ok(Credential::Metadata(credential))
+        }
+        "service_account_p12" => Err(fields.origin.invalid(
+            format!("credential type `{kind}` (a P12 key) is not supported"),
+            Some(
+                "create a JSON key: `gcloud iam service-accounts keys create key.json --iam-account EMAIL`, \
+                 then `gcloud auth activate-service-account --key-file key.json`"
+                    .into(),
+            ),
+        )),
+        other => Err(fields.origin.invalid(
+            format!("unsupported credential type `{}`{}", printable(other), at(prefix)),
+            Some(
+                "idtok reads service_account, authorized_user, impersonated_service_account and \
+                 external_account files"
+                    .into(),
+            ),
+        )),
+    }
+}
+
+/// Extension point: workload and workforce identity federation (`external_account`,
+/// `external_account_authorized_user`), implemented in `external_account.rs`.
+fn load_external(kind: &str, fields: &Fields<'_>, _env: &Env) -> Result<Credential> {
+    Err(Error::Unsupported {
+        what: format!(
+            "{}: credential type `{kind}` is not supported yet",
+            fields.origin.path().display()
+        ),
+        hint: Some(
+            "impersonate a service account with other credentials: `idtok impersonate`".into(),
+        ),
+    })
+}
+
+/// A credential file's JSON object, for reading fields with errors that name the file and the field.
+pub struct Fields<'a> {
+    pub map: &'a Map<String, Value>,
+    pub origin: &'a Origin,
+    /// The enclosing field, ending with `.` (`source_credentials.`), or empty.
+    pub prefix: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(value: &'a Value, origin: &'a Origin, prefix: &'a str) -> Result<Fields<'a>> {
+        match value.as_object() {
+            Some(map) => Ok(Fields {
+                map,
+                origin,
+                prefix,
+            }),
+            None if prefix.is_empty() => {
+                Err(origin.invalid("not a JSON credential file (not a JSON object)", None))
+            }
+            None => Err(origin.invalid(
+                format!(
+                    "field `{}` is not a JSON object",
+                    prefix.trim_end_matches('.')
+                ),
+                None,
+            )),
+        }
+    }
+
+    /// `field` with the enclosing field's name: `source_credentials.refresh_token`.
+    pub fn name(&self, field: &str) -> String {
+        format!("{}{field}", self.prefix)
+    }
+
+    /// An error about one field (exit 3): `field `x`: problem`.
+    pub fn invalid(&self, field: &str, problem: &str) -> Error {
+        self.origin
+            .invalid(format!("field `{}` {problem}", self.name(field)), None)
+    }
+
+    /// A non-empty string field that must be present.
+    pub fn required(&self, field: &str) -> Result<&'a str> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Err(self
+                .origin
+                .invalid(format!("missing field `{}`", self.name(field)), None)),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.as_str()),
+            Some(Value::String(_)) => Err(self.invalid(field, "is empty")),
+            Some(_) => Err(self.invalid(field, "is not a string")),
+        }
+    }
+
+    /// A string field that may be absent (or null, or empty).
+    pub fn optional(&self, field: &str) -> Result<Option<&'a str>> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(self.invalid(field, "is not a string")),
+        }
+    }
+
+    /// An object field that must be present.
+    pub fn object(&self, field: &str) -> Result<&'a Value> {
+        match self.map.get(field) {
+            Some(v @ Value::Object(_)) => Ok(v),
+            None | Some(Value::Null) => Err(self
+                .origin
+                .invalid(format!("missing field `{}`", self.name(field)), None)),
+            Some(_) => Err(self.invalid(field, "is not a JSON object")),
+        }
+    }
+
+    /// A list of strings that may be absent.
+    pub fn strings(&self, field: &str) -> Result<Vec<String>> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item.as_str() {
+                    Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                    _ => Err(self.invalid(field, "must be a list of non-empty strings")),
+                })
+                .collect(),
+            Some(_) => Err(self.invalid(field, "is not a list")),
+        }
+    }
+
+    /// An endpoint that will receive a secret: `field` if present, else `default`; refused before anything
+    /// is sent when it is plain http to a host that is neither loopback nor the metadata server.
+    pub fn endpoint(
+        &self,
+        field: &str,
+        default: &str,
+        purpose: &'static str,
+        env: &Env,
+    ) -> Result<Url> {
+        let (value, from_file) = match self.optional(field)? {
+            Some(value) => (value, true),
+            None => (default, false),
+        };
+        let url = Url::parse(value)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        let Some(url) = url else {
+            return Err(if from_file {
+                self.invalid(field, "is not an http(s) URL")
+            } else {
+                Error::Unsupported {
+                    what: format!("CLOUDSDK_AUTH_TOKEN_HOST: `{value}` is not an http(s) URL"),
+                    hint: None,
+                }
+            });
+        };
+        require_secure(&url, purpose, env.metadata_host())?;
+        Ok(url)
+    }
+}
+
+/// A `type` value fit to print: short and plain, else a placeholder (never echo arbitrary file contents).
+fn printable(value: &str) -> String {
+    if value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        value.to_string()
+    } else {
+        "(unrecognised value)".to_string()
+    }
+}
+
+fn at(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!(" in `{}`", prefix.trim_end_matches('.'))
+    }
+}
+
+/// Whether a path names a file that exists (for the chain's "passed over" reasons).
+pub fn exists(path: &Path) -> bool {
+    path.try_exists().unwrap_or(true)
+}
