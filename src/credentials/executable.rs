@@ -56,12 +56,12 @@ impl Executable {
             Some(Value::String(c)) if !c.trim().is_empty() => c.clone(),
             Some(Value::String(_)) | None => {
                 return Err(bad(
-                    "`credential_source.executable.command` is missing".into()
+                    "field `credential_source.executable.command` is missing".into(),
                 ));
             }
             Some(_) => {
                 return Err(bad(
-                    "`credential_source.executable.command` is not a string".into(),
+                    "field `credential_source.executable.command` is not a string".into(),
                 ));
             }
         };
@@ -71,7 +71,7 @@ impl Executable {
                 Some(m) if (MIN_TIMEOUT_MILLIS..=MAX_TIMEOUT_MILLIS).contains(&m) => m,
                 _ => {
                     return Err(bad(format!(
-                        "`credential_source.executable.timeout_millis` must be a number from {MIN_TIMEOUT_MILLIS} \
+                        "field `credential_source.executable.timeout_millis` must be a number from {MIN_TIMEOUT_MILLIS} \
                          to {MAX_TIMEOUT_MILLIS} (5 to 120 seconds)"
                     )));
                 }
@@ -82,7 +82,7 @@ impl Executable {
             Some(Value::String(p)) if !p.is_empty() => Some(PathBuf::from(p)),
             Some(_) => {
                 return Err(bad(
-                    "`credential_source.executable.output_file` is not a file name".into(),
+                    "field `credential_source.executable.output_file` is not a file name".into(),
                 ));
             }
         };

@@ -5,16 +5,15 @@
 //! ID tokens for federated callers.
 //! <https://google.aip.dev/auth/4117>, <https://cloud.google.com/iam/docs/workload-identity-federation>
 
-use std::path::{Path, PathBuf};
-
 use reqwest::Url;
 use serde_json::Value;
 
+use super::file::Fields;
 use super::subject_token::{CredentialSource, Fetch};
-use super::{Context, IdTokenRequest};
+use super::{AccessToken, Context, IdTokenRequest, Origin};
 use crate::error::{Error, Result};
-use crate::settings::{DEFAULT_STS_TOKEN_URL, GCLOUD_CLIENT_ID};
-use crate::sources::http::parse_url;
+use crate::settings::{DEFAULT_STS_TOKEN_URL, Env, GCLOUD_CLIENT_ID};
+use crate::sources::http::{parse_url, require_secure};
 use crate::sources::iam::{self, GenerateIdToken};
 use crate::sources::sts::{self, Exchange};
 use crate::token::{IdToken, Secret};
@@ -24,8 +23,8 @@ pub const SOURCE: &str = "external_account";
 
 #[derive(Debug, Clone)]
 pub struct ExternalAccount {
-    /// The credential file, named in errors.
-    pub path: PathBuf,
+    /// Where the credential was found, named in errors.
+    pub origin: Origin,
     /// The STS audience: the workload or workforce identity provider.
     pub audience: String,
     pub subject_token_type: String,
@@ -35,6 +34,8 @@ pub struct ExternalAccount {
     pub service_account_impersonation_url: Option<String>,
     /// The service account's email, from the impersonation URL.
     pub service_account: Option<String>,
+    /// Where generateIdToken is called: see `iam_base`.
+    pub iam_base: Option<String>,
     /// `service_account_impersonation.token_lifetime_seconds`: for access tokens only (ID tokens
     /// always live an hour).
     pub token_lifetime_seconds: Option<u64>,
@@ -48,82 +49,94 @@ pub struct ExternalAccount {
 }
 
 impl ExternalAccount {
-    /// Parses an `external_account` file. Errors name the file and the field, never a value.
-    pub fn parse(path: &Path, json: &Value, default_universe: &str) -> Result<ExternalAccount> {
-        let bad = |problem: String| Error::CredentialFile {
-            path: path.to_path_buf(),
-            problem,
-            hint: Some(
+    /// Loads an `external_account` file. Errors name the file and the field, never a value. Every endpoint
+    /// that will receive a secret is checked here, before any subject token is read or command run.
+    pub fn load(fields: &Fields<'_>, env: &Env) -> Result<ExternalAccount> {
+        let hint = || {
+            Some(
                 "regenerate the file with `gcloud iam workload-identity-pools create-cred-config`"
-                    .into(),
-            ),
+                    .to_string(),
+            )
         };
-        let optional = |name: &str| -> Result<Option<String>> {
-            match json.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if s.is_empty() => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(bad(format!("`{name}` is not a string"))),
-            }
-        };
-        let required = |name: &str| -> Result<String> {
-            optional(name)?.ok_or_else(|| bad(format!("`{name}` is missing")))
-        };
+        let bad = |problem: String| fields.origin.invalid(problem, hint());
 
-        let audience = required("audience")?;
-        let subject_token_type = required("subject_token_type")?;
-        let universe_domain = optional("universe_domain")?;
-        let universe = universe_domain.as_deref().unwrap_or(default_universe);
-        let token_url = match optional("token_url")? {
-            Some(url) => url,
+        let audience = fields.required("audience")?.to_string();
+        let subject_token_type = fields.required("subject_token_type")?.to_string();
+        let universe_domain = fields.optional("universe_domain")?.map(str::to_string);
+        let universe = universe_domain.as_deref().unwrap_or(env.universe());
+        let token_url = match fields.optional("token_url")? {
+            Some(url) => url.to_string(),
             None => DEFAULT_STS_TOKEN_URL.replace("{universe}", universe),
         };
-        if Url::parse(&token_url).is_err() {
-            return Err(bad("`token_url` is not a URL".into()));
-        }
-        let service_account_impersonation_url = optional("service_account_impersonation_url")?;
-        let service_account = match &service_account_impersonation_url {
-            None => None,
-            Some(url) => Some(service_account_from_url(url).ok_or_else(|| {
-                bad(
-                    "`service_account_impersonation_url` does not name a service account \
-                     (…/serviceAccounts/EMAIL:generateAccessToken)"
-                        .into(),
-                )
-            })?),
+        let parsed = Url::parse(&token_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| fields.invalid("token_url", "is not an http(s) URL"))?;
+        require_secure(&parsed, "a subject token", env.metadata_host())?;
+
+        let service_account_impersonation_url = fields
+            .optional("service_account_impersonation_url")?
+            .map(str::to_string);
+        let (service_account, iam_base) = match &service_account_impersonation_url {
+            None => (None, None),
+            Some(url) => {
+                let email = service_account_from_url(url).ok_or_else(|| {
+                    fields.invalid(
+                        "service_account_impersonation_url",
+                        "does not name a service account (.../serviceAccounts/EMAIL:generateAccessToken)",
+                    )
+                })?;
+                let base = iam_base(env, url).ok_or_else(|| {
+                    fields.invalid("service_account_impersonation_url", "is not an http(s) URL")
+                })?;
+                let check = parse_url(&base, "the IAM Credentials endpoint")?;
+                require_secure(&check, "an access token", env.metadata_host())?;
+                (Some(email), Some(base))
+            }
         };
-        let token_lifetime_seconds = match json.pointer("/service_account_impersonation/token_lifetime_seconds") {
+        let token_lifetime_seconds = match fields
+            .map
+            .get("service_account_impersonation")
+            .and_then(|o| o.get("token_lifetime_seconds"))
+        {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().filter(|s| (600..=43_200).contains(s)).ok_or_else(|| {
-                bad("`service_account_impersonation.token_lifetime_seconds` must be from 600 to 43200".into())
-            })?),
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|s| (600..=43_200).contains(s))
+                    .ok_or_else(|| {
+                        fields.invalid(
+                            "service_account_impersonation.token_lifetime_seconds",
+                            "must be a number of seconds from 600 to 43200",
+                        )
+                    })?,
+            ),
         };
-        let workforce_pool_user_project = optional("workforce_pool_user_project")?;
+        let workforce_pool_user_project = fields
+            .optional("workforce_pool_user_project")?
+            .map(str::to_string);
         if workforce_pool_user_project.is_some() && !sts::is_workforce_audience(&audience) {
-            return Err(bad(
-                "`workforce_pool_user_project` is set but the audience is not a workforce pool \
-                 (//iam.googleapis.com/locations/LOCATION/workforcePools/...)"
-                    .into(),
+            return Err(fields.invalid(
+                "workforce_pool_user_project",
+                "is set but the audience is not a workforce pool \
+                 (//iam.googleapis.com/locations/LOCATION/workforcePools/...)",
             ));
         }
-        let source = json
-            .get("credential_source")
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| bad("`credential_source` is missing".into()))?;
+        let source = fields.object("credential_source")?;
         let credential_source = CredentialSource::parse(source, &bad)?;
         Ok(ExternalAccount {
-            path: path.to_path_buf(),
+            origin: fields.origin.clone(),
             audience,
             subject_token_type,
             token_url,
             service_account_impersonation_url,
             service_account,
+            iam_base,
             token_lifetime_seconds,
-            client_id: optional("client_id")?,
-            client_secret: optional("client_secret")?.map(Secret::new),
+            client_id: fields.optional("client_id")?.map(str::to_string),
+            client_secret: fields.optional("client_secret")?.map(Secret::new),
             workforce_pool_user_project,
             universe_domain,
-            token_info_url: optional("token_info_url")?,
+            token_info_url: fields.optional("token_info_url")?.map(str::to_string),
             credential_source,
         })
     }
@@ -148,19 +161,15 @@ impl ExternalAccount {
 
     /// An ID token for the service account of `service_account_impersonation_url`.
     pub async fn id_token(&self, ctx: &Context<'_>, req: &IdTokenRequest) -> Result<IdToken> {
-        let (Some(email), Some(url)) = (
-            &self.service_account,
-            &self.service_account_impersonation_url,
-        ) else {
+        let (Some(email), Some(base)) = (&self.service_account, &self.iam_base) else {
             return Err(self.no_service_account());
         };
         let federated = self.federated_token(ctx).await?;
-        let base = self.iam_base(ctx, url)?;
         let audience = req.audience.as_deref().unwrap_or(GCLOUD_CLIENT_ID);
         ctx.log
             .info(|| format!("generateIdToken for {email} with the federated token"));
         let request = GenerateIdToken {
-            base: &base,
+            base,
             target: email,
             audience,
             include_email: req.include_email,
@@ -173,21 +182,26 @@ impl ExternalAccount {
         IdToken::from_response(token.expose(), SOURCE, Some(email.clone())).map_err(|e| {
             Error::Failed {
                 endpoint: "IAM Credentials",
-                url: base,
+                url: base.clone(),
                 problem: format!("HTTP 200 but the token is not a JWT ({e})"),
             }
         })
     }
 
     /// The access token this credential stands for: the impersonated service account's (generateAccessToken
-    /// at `service_account_impersonation_url`, as google-auth and gcloud do), else the federated token.
-    pub async fn access_token(&self, ctx: &Context<'_>) -> Result<Secret> {
+    /// at `service_account_impersonation_url`: what the URL is for, and what google-auth and gcloud do with
+    /// it), else the federated token itself.
+    pub async fn access_token(&self, ctx: &Context<'_>) -> Result<AccessToken> {
         let federated = self.federated_token(ctx).await?;
         let (Some(email), Some(url)) = (
             &self.service_account,
             &self.service_account_impersonation_url,
         ) else {
-            return Ok(federated);
+            // The federated identity (a principal:// without an email).
+            return Ok(AccessToken {
+                token: federated,
+                principal: None,
+            });
         };
         let url = match &ctx.env.iamcredentials_endpoint {
             Some(base) => format!(
@@ -198,7 +212,7 @@ impl ExternalAccount {
         };
         ctx.log
             .info(|| format!("generateAccessToken for {email} with the federated token"));
-        iam::generate_access_token(
+        let token = iam::generate_access_token(
             ctx.http,
             ctx.env,
             &url,
@@ -207,7 +221,11 @@ impl ExternalAccount {
             &federated,
         )
         .await
-        .map_err(|e| self.with_binding_hint(e, email))
+        .map_err(|e| self.with_binding_hint(e, email))?;
+        Ok(AccessToken {
+            token,
+            principal: Some(email.clone()),
+        })
     }
 
     /// The subject token, exchanged at STS.
@@ -215,7 +233,7 @@ impl ExternalAccount {
         ctx.log.info(|| {
             format!(
                 "external account {}: subject token from {}",
-                self.path.display(),
+                self.origin.path().display(),
                 self.credential_source.describe()
             )
         });
@@ -223,7 +241,7 @@ impl ExternalAccount {
             .credential_source
             .subject_token(&Fetch {
                 http: ctx.http,
-                credential_file: &self.path,
+                credential_file: self.origin.path(),
                 audience: &self.audience,
                 subject_token_type: &self.subject_token_type,
                 impersonated_email: self.service_account.as_deref(),
@@ -237,7 +255,7 @@ impl ExternalAccount {
             .info(|| format!("subject token {}", subject_token.redacted()));
         let token_url = parse_url(
             &self.token_url,
-            &format!("`token_url` of {}", self.path.display()),
+            &format!("`token_url` of {}", self.origin.path().display()),
         )?;
         // google-auth leaves userProject out when the client authenticates: the client id already names
         // the project.
@@ -260,43 +278,20 @@ impl ExternalAccount {
         Ok(federated.access_token)
     }
 
-    /// The IAM Credentials base URL for generateIdToken: `CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS`
-    /// when set (the user's explicit choice for every IAM call, as in gcloud), else the scheme and host
-    /// of `service_account_impersonation_url`, which already names the right universe.
-    fn iam_base(&self, ctx: &Context<'_>, url: &str) -> Result<String> {
-        if let Some(base) = &ctx.env.iamcredentials_endpoint {
-            return Ok(base.trim_end_matches('/').to_string());
-        }
-        let parsed = parse_url(
-            url,
-            &format!(
-                "`service_account_impersonation_url` of {}",
-                self.path.display()
-            ),
-        )?;
-        let mut base = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or(""));
-        if let Some(port) = parsed.port() {
-            base.push_str(&format!(":{port}"));
-        }
-        Ok(base)
-    }
-
     fn no_service_account(&self) -> Error {
         let member = sts::pool_principal_set(&self.audience)
             .unwrap_or_else(|| "principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/*".into());
-        Error::CredentialFile {
-            path: self.path.clone(),
-            problem: "this external_account file has no `service_account_impersonation_url`: federation without \
+        self.origin.invalid(
+            "this external_account file has no `service_account_impersonation_url`: federation without \
                       a service account (direct resource access) cannot obtain a Google-signed ID token, because \
-                      only IAM generateIdToken on a service account mints one for a federated identity"
-                .into(),
-            hint: Some(format!(
+                      only IAM generateIdToken on a service account mints one for a federated identity",
+            Some(format!(
                 "let the pool impersonate a service account SA: `gcloud iam service-accounts add-iam-policy-binding SA \
                  --role=roles/iam.workloadIdentityUser --member='{member}'`, then regenerate this file with \
                  `gcloud iam workload-identity-pools create-cred-config PROVIDER --service-account=SA --output-file=FILE ...` \
                  (google-github-actions/auth: set `service_account`)"
             )),
-        }
+        )
     }
 
     /// A refusal by IAM gets the binding that federation needs as an extra hint.
@@ -337,13 +332,32 @@ impl ExternalAccount {
 pub fn service_account_from_url(url: &str) -> Option<String> {
     let end = url.find(":generateAccessToken")?;
     let start = url[..end].rfind('/')? + 1;
-    let email = &url[start..end];
-    (!email.is_empty() && url[..start].ends_with("serviceAccounts/")).then(|| email.to_string())
+    let email = url[start..end].replace("%40", "@");
+    (!email.is_empty() && url[..start].ends_with("serviceAccounts/")).then_some(email)
+}
+
+/// The IAM Credentials base URL for generateIdToken: `CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS` when
+/// set (the user's explicit choice for every IAM call, as in gcloud), else the scheme and host of
+/// `service_account_impersonation_url`, which already names the right universe (and a private or
+/// regional endpoint, when the file was made for one).
+fn iam_base(env: &Env, url: &str) -> Option<String> {
+    if let Some(base) = &env.iamcredentials_endpoint {
+        return Some(base.trim_end_matches('/').to_string());
+    }
+    let parsed = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    let mut base = format!("{}://{}", parsed.scheme(), parsed.host_str()?);
+    if let Some(port) = parsed.port() {
+        base.push_str(&format!(":{port}"));
+    }
+    Some(base)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::Origin;
     use serde_json::json;
 
     #[test]
@@ -367,6 +381,15 @@ mod tests {
         );
     }
 
+    fn load(v: &Value, env: &Env) -> Result<ExternalAccount> {
+        let origin = Origin::File {
+            path: "f.json".into(),
+            named_by: "--credential-file-override",
+        };
+        let fields = Fields::new(v, &origin, "")?;
+        ExternalAccount::load(&fields, env)
+    }
+
     fn file(extra: Value) -> Value {
         let mut v = json!({
             "type": "external_account",
@@ -382,26 +405,49 @@ mod tests {
 
     #[test]
     fn defaults_and_validation() {
-        let p = Path::new("f.json");
-        let ea = ExternalAccount::parse(p, &file(json!({})), "googleapis.com").unwrap();
+        let env = Env::default();
+        let ea = load(&file(json!({})), &env).unwrap();
         assert_eq!(ea.token_url, "https://sts.googleapis.com/v1/token");
-        let ea = ExternalAccount::parse(
-            p,
-            &file(json!({"universe_domain": "u.example"})),
-            "googleapis.com",
-        )
-        .unwrap();
+        let ea = load(&file(json!({"universe_domain": "u.example"})), &env).unwrap();
         assert_eq!(ea.token_url, "https://sts.u.example/v1/token");
-        let err = ExternalAccount::parse(
-            p,
-            &file(json!({"workforce_pool_user_project": "123"})),
-            "googleapis.com",
-        )
-        .unwrap_err();
+        let universe = Env {
+            universe_domain: Some("env.example".into()),
+            ..Env::default()
+        };
+        assert_eq!(
+            load(&file(json!({})), &universe).unwrap().token_url,
+            "https://sts.env.example/v1/token"
+        );
+        let err = load(&file(json!({"workforce_pool_user_project": "123"})), &env).unwrap_err();
         assert!(err.to_string().contains("workforce_pool_user_project"));
         let mut v = file(json!({}));
         v.as_object_mut().unwrap().remove("audience");
-        let err = ExternalAccount::parse(p, &v, "googleapis.com").unwrap_err();
-        assert_eq!(err.to_string(), "f.json: `audience` is missing");
+        let err = load(&v, &env).unwrap_err();
+        assert_eq!(err.to_string(), "f.json: missing field `audience`");
+    }
+
+    #[test]
+    fn iam_base_prefers_the_override() {
+        let url = "https://iamcredentials.u.example/v1/projects/-/serviceAccounts/a@b:generateAccessToken";
+        let ea = load(
+            &file(json!({"service_account_impersonation_url": url})),
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            ea.iam_base.as_deref(),
+            Some("https://iamcredentials.u.example")
+        );
+        assert_eq!(ea.service_account.as_deref(), Some("a@b"));
+        let env = Env {
+            iamcredentials_endpoint: Some("http://127.0.0.1:9/".into()),
+            ..Env::default()
+        };
+        let ea = load(
+            &file(json!({"service_account_impersonation_url": url})),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(ea.iam_base.as_deref(), Some("http://127.0.0.1:9"));
     }
 }

@@ -78,14 +78,14 @@ impl CredentialSource {
     /// credential file's error.
     pub fn parse(value: &Value, bad: &dyn Fn(String) -> Error) -> Result<CredentialSource> {
         if !value.is_object() {
-            return Err(bad("`credential_source` is not a JSON object".into()));
+            return Err(bad("field `credential_source` is not a JSON object".into()));
         }
         let string = |name: &str| -> Result<Option<String>> {
             match value.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
                 Some(_) => Err(bad(format!(
-                    "`credential_source.{name}` is not a non-empty string"
+                    "field `credential_source.{name}` is not a non-empty string"
                 ))),
             }
         };
@@ -97,7 +97,9 @@ impl CredentialSource {
                     .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
                     .map(Some)
                     .ok_or_else(|| {
-                        bad(format!("`credential_source.{name}` is not an http(s) URL"))
+                        bad(format!(
+                            "field `credential_source.{name}` is not an http(s) URL"
+                        ))
                     }),
             }
         };
@@ -105,7 +107,10 @@ impl CredentialSource {
         if let Some(environment) = string("environment_id")? {
             if environment == "aws1" {
                 let verification = string("regional_cred_verification_url")?.ok_or_else(|| {
-                    bad("`credential_source.regional_cred_verification_url` is missing".into())
+                    bad(
+                        "field `credential_source.regional_cred_verification_url` is missing"
+                            .into(),
+                    )
                 })?;
                 return Ok(CredentialSource::Aws(AwsSource {
                     region_url: url("region_url")?,
@@ -116,11 +121,11 @@ impl CredentialSource {
             }
             if environment.starts_with("aws") {
                 return Err(bad(format!(
-                    "`credential_source.environment_id` is `{environment}`; only aws1 is supported"
+                    "field `credential_source.environment_id` is `{environment}`; only aws1 is supported"
                 )));
             }
             return Err(bad(format!(
-                "`credential_source.environment_id` `{environment}` is not supported (only aws1)"
+                "field `credential_source.environment_id` `{environment}` is not supported (only aws1)"
             )));
         }
         if let Some(executable) = value.get("executable") {
@@ -130,7 +135,7 @@ impl CredentialSource {
         }
         if value.get("certificate").is_some() {
             return Err(bad(
-                "`credential_source.certificate` (X.509 workload identity federation) is not supported by idtok"
+                "field `credential_source.certificate` (X.509 workload identity federation) is not supported by idtok"
                     .into(),
             ));
         }
@@ -139,7 +144,7 @@ impl CredentialSource {
         let format = parse_format(value.get("format"), bad)?;
         match (file, source_url) {
             (Some(_), Some(_)) => Err(bad(
-                "`credential_source` has both `file` and `url`; it must have exactly one".into(),
+                "field `credential_source` has both `file` and `url`; it must have exactly one".into(),
             )),
             (Some(path), None) => Ok(CredentialSource::File {
                 path: PathBuf::from(path),
@@ -153,12 +158,12 @@ impl CredentialSource {
                         for (name, v) in map {
                             let Some(v) = v.as_str() else {
                                 return Err(bad(format!(
-                                    "`credential_source.headers.{name}` is not a string"
+                                    "field `credential_source.headers.{name}` is not a string"
                                 )));
                             };
                             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                                 return Err(bad(format!(
-                                    "`credential_source.headers` has an invalid header name `{name}`"
+                                    "field `credential_source.headers` has an invalid header name `{name}`"
                                 )));
                             }
                             // The request type names headers with static strings; these few names live
@@ -170,7 +175,7 @@ impl CredentialSource {
                     }
                     Some(_) => {
                         return Err(bad(
-                            "`credential_source.headers` is not a JSON object".into()
+                            "field `credential_source.headers` is not a JSON object".into()
                         ));
                     }
                 };
@@ -181,7 +186,7 @@ impl CredentialSource {
                 })
             }
             (None, None) => Err(bad(
-                "`credential_source` has none of `file`, `url`, `executable` or `environment_id`"
+                "field `credential_source` has none of `file`, `url`, `executable` or `environment_id`"
                     .into(),
             )),
         }
@@ -279,7 +284,11 @@ fn parse_format(value: Option<&Value>, bad: &dyn Fn(String) -> Error) -> Result<
     let kind = match value.get("type") {
         None | Some(Value::Null) => "text",
         Some(Value::String(t)) => t.as_str(),
-        Some(_) => return Err(bad("`credential_source.format.type` is not a string".into())),
+        Some(_) => {
+            return Err(bad(
+                "field `credential_source.format.type` is not a string".into()
+            ));
+        }
     };
     match kind.to_ascii_lowercase().as_str() {
         "text" => Ok(Format::Text),
@@ -288,12 +297,12 @@ fn parse_format(value: Option<&Value>, bad: &dyn Fn(String) -> Error) -> Result<
                 field: field.clone(),
             }),
             _ => Err(bad(
-                "`credential_source.format.subject_token_field_name` is missing (required when format.type is json)"
+                "field `credential_source.format.subject_token_field_name` is missing (required when format.type is json)"
                     .into(),
             )),
         },
         _ => Err(bad(
-            "`credential_source.format.type` must be `text` or `json`".into(),
+            "field `credential_source.format.type` must be `text` or `json`".into(),
         )),
     }
 }
@@ -412,7 +421,8 @@ impl AwsSource {
         )?;
         if url.scheme() != "https" {
             return Err(bad(
-                "`credential_source.regional_cred_verification_url` must be an https URL".into(),
+                "field `credential_source.regional_cred_verification_url` must be an https URL"
+                    .into(),
                 "the usual value is https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
             ));
         }

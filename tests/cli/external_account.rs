@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use httpmock::prelude::*;
 use httpmock::Mock;
+use httpmock::prelude::*;
 use predicates::prelude::*;
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -265,7 +265,9 @@ fn url_source_failure_is_reported_with_its_status() {
         .assert()
         .code(4)
         .stdout("")
-        .stderr(predicate::str::contains("HTTP 403").and(predicate::str::contains("subject token URL")));
+        .stderr(
+            predicate::str::contains("HTTP 403").and(predicate::str::contains("subject token URL")),
+        );
     sts.assert_calls(0);
 }
 
@@ -359,7 +361,8 @@ fn client_credentials_are_sent_as_http_basic() {
             .form_urlencoded_tuple("subject_token", SUBJECT)
             .form_urlencoded_tuple_missing("client_secret")
             .form_urlencoded_tuple_count(".*", ".*", 6);
-        then.status(200).json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
+        then.status(200)
+            .json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
     });
     let token = sa_token();
     let iam = iam_mock(&server, false, &token);
@@ -389,7 +392,8 @@ fn workforce_pool_user_project_is_sent_as_options() {
             .form_urlencoded_tuple("audience", WORKFORCE)
             .form_urlencoded_tuple("options", r#"{"userProject":"998877"}"#)
             .form_urlencoded_tuple_count(".*", ".*", 7);
-        then.status(200).json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
+        then.status(200)
+            .json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
     });
     let token = sa_token();
     let iam = iam_mock(&server, false, &token);
@@ -408,14 +412,11 @@ fn workforce_user_project_on_a_workload_pool_is_refused() {
     let mut cfg = config(&server, json!({"file": "/nonexistent"}));
     cfg["workforce_pool_user_project"] = json!("998877");
     let file = write_config(&env, &cfg);
-    print_identity_token(&env, &file)
-        .assert()
-        .code(3)
-        .stderr(
-            predicate::str::contains("wif.json")
-                .and(predicate::str::contains("workforce_pool_user_project"))
-                .and(predicate::str::contains("998877").not()),
-        );
+    print_identity_token(&env, &file).assert().code(3).stderr(
+        predicate::str::contains("wif.json")
+            .and(predicate::str::contains("workforce_pool_user_project"))
+            .and(predicate::str::contains("998877").not()),
+    );
 }
 
 // ---- errors that need no network ----
@@ -457,23 +458,22 @@ fn missing_and_invalid_fields_name_the_file_and_field_never_values() {
     print_identity_token(&env, &file)
         .assert()
         .code(3)
-        .stderr(predicate::str::contains("wif.json: `subject_token_type` is missing"));
+        .stderr(predicate::str::contains(
+            "wif.json: missing field `subject_token_type`",
+        ));
 
-    let mut cfg = config(
-        &server,
-        json!({"file": "/t", "format": {"type": "json"}}),
-    );
+    let mut cfg = config(&server, json!({"file": "/t", "format": {"type": "json"}}));
     cfg["client_secret"] = json!("very-secret-value");
     let file = write_config(&env, &cfg);
-    print_identity_token(&env, &file)
-        .assert()
-        .code(3)
-        .stderr(
-            predicate::str::contains("subject_token_field_name")
-                .and(predicate::str::contains("very-secret-value").not()),
-        );
+    print_identity_token(&env, &file).assert().code(3).stderr(
+        predicate::str::contains("subject_token_field_name")
+            .and(predicate::str::contains("very-secret-value").not()),
+    );
 
-    let cfg = config(&server, json!({"executable": {"command": "/bin/true", "timeout_millis": 1000}}));
+    let cfg = config(
+        &server,
+        json!({"executable": {"command": "/bin/true", "timeout_millis": 1000}}),
+    );
     let file = write_config(&env, &cfg);
     print_identity_token(&env, &file)
         .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
@@ -580,7 +580,10 @@ fn executable_is_not_run_without_the_opt_in() {
     let server = MockServer::start();
     let marker = env.path().join("ran");
     let command = script(&env, "exe.sh", &format!("touch '{}'", marker.display()));
-    let file = write_config(&env, &config(&server, json!({"executable": {"command": command}})));
+    let file = write_config(
+        &env,
+        &config(&server, json!({"executable": {"command": command}})),
+    );
     print_identity_token(&env, &file)
         .assert()
         .code(3)
@@ -607,10 +610,7 @@ fn executable_failures_are_explained() {
             "code 401: Caller not authorized.",
         ),
         ("echo 'not json'", "not JSON"),
-        (
-            r#"printf '%s' '{"version":2,"success":true}'"#,
-            "version 2",
-        ),
+        (r#"printf '%s' '{"version":2,"success":true}'"#, "version 2"),
         (
             &format!("printf '%s' '{}'", executable_response(SUBJECT, now() - 60)),
             "expired",
@@ -618,7 +618,10 @@ fn executable_failures_are_explained() {
     ];
     for (i, (body, expected)) in cases.iter().enumerate() {
         let command = script(&env, &format!("exe{i}.sh"), body);
-        let file = write_config(&env, &config(&server, json!({"executable": {"command": command}})));
+        let file = write_config(
+            &env,
+            &config(&server, json!({"executable": {"command": command}})),
+        );
         let out = print_identity_token(&env, &file)
             .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
             .assert()
@@ -637,7 +640,10 @@ fn slow_executable_is_killed_at_its_timeout() {
     let command = script(&env, "slow.sh", "exec sleep 60");
     let file = write_config(
         &env,
-        &config(&server, json!({"executable": {"command": command, "timeout_millis": 5000}})),
+        &config(
+            &server,
+            json!({"executable": {"command": command, "timeout_millis": 5000}}),
+        ),
     );
     let started = Instant::now();
     print_identity_token(&env, &file)
@@ -659,7 +665,10 @@ fn unexpired_output_file_is_used_without_running_the_executable() {
     let env = TestEnv::new();
     let server = MockServer::start();
     let marker = env.path().join("ran");
-    let cached = env.write("cache.json", executable_response("cached-subject", now() + 600));
+    let cached = env.write(
+        "cache.json",
+        executable_response("cached-subject", now() + 600),
+    );
     let command = script(
         &env,
         "exe.sh",
@@ -671,7 +680,10 @@ fn unexpired_output_file_is_used_without_running_the_executable() {
     );
     let file = write_config(
         &env,
-        &config(&server, json!({"executable": {"command": command, "output_file": cached}})),
+        &config(
+            &server,
+            json!({"executable": {"command": command, "output_file": cached}}),
+        ),
     );
     let token = sa_token();
     let sts = sts_mock(&server, "cached-subject", JWT_TYPE);
@@ -681,7 +693,10 @@ fn unexpired_output_file_is_used_without_running_the_executable() {
         .assert()
         .success()
         .stdout(format!("{token}\n"));
-    assert!(!marker.exists(), "the executable ran despite a valid cached response");
+    assert!(
+        !marker.exists(),
+        "the executable ran despite a valid cached response"
+    );
     sts.assert();
     iam.assert();
 }
@@ -691,7 +706,10 @@ fn expired_output_file_runs_the_executable() {
     let env = TestEnv::new();
     let server = MockServer::start();
     let marker = env.path().join("ran");
-    let cached = env.write("cache.json", executable_response("stale-subject", now() - 10));
+    let cached = env.write(
+        "cache.json",
+        executable_response("stale-subject", now() - 10),
+    );
     let command = script(
         &env,
         "exe.sh",
@@ -703,7 +721,10 @@ fn expired_output_file_runs_the_executable() {
     );
     let file = write_config(
         &env,
-        &config(&server, json!({"executable": {"command": command, "output_file": cached}})),
+        &config(
+            &server,
+            json!({"executable": {"command": command, "output_file": cached}}),
+        ),
     );
     let token = sa_token();
     let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
@@ -749,7 +770,8 @@ fn capturing_sts(server: &MockServer) -> (Mock<'_>, Arc<Mutex<Vec<String>>>) {
                 seen.lock().unwrap().push(req.body_string());
                 true
             });
-        then.status(200).json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
+        then.status(200)
+            .json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
     });
     (mock, bodies)
 }
@@ -780,9 +802,8 @@ fn header<'a>(request: &'a Value, name: &str) -> &'a str {
 }
 
 fn assert_signed_request(request: &Value, region: &str, key_id: &str, session: &str) {
-    let url = format!(
-        "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
-    );
+    let url =
+        format!("https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15");
     assert_eq!(request["url"], url.as_str());
     assert_eq!(request["method"], "POST");
     let keys: Vec<&str> = request["headers"]
@@ -801,7 +822,10 @@ fn assert_signed_request(request: &Value, region: &str, key_id: &str, session: &
             "x-goog-cloud-target-resource"
         ]
     );
-    assert_eq!(header(request, "host"), format!("sts.{region}.amazonaws.com"));
+    assert_eq!(
+        header(request, "host"),
+        format!("sts.{region}.amazonaws.com")
+    );
     assert_eq!(header(request, "x-goog-cloud-target-resource"), PROVIDER);
     assert_eq!(header(request, "x-amz-security-token"), session);
     let date = header(request, "x-amz-date");
@@ -839,7 +863,10 @@ fn aws_with_environment_credentials_signs_get_caller_identity() {
     let out = print_identity_token(&env, &file)
         .env("AWS_REGION", "us-east-2")
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
         .env("AWS_SESSION_TOKEN", "env-session-token")
         .arg("-vv")
         .assert()
@@ -931,7 +958,9 @@ fn impersonate_starts_from_the_files_service_account() {
     let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
     let access = server.mock(|when, then| {
         when.method(POST)
-            .path(format!("/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"))
+            .path(format!(
+                "/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+            ))
             .header("authorization", format!("Bearer {FEDERATED}"))
             .json_body(json!({
                 "scope": ["https://www.googleapis.com/auth/cloud-platform"],
@@ -946,12 +975,18 @@ fn impersonate_starts_from_the_files_service_account() {
     let iam = server.mock(|when, then| {
         when.method(POST)
             .path(generate_id_token_path(target))
-            .header("authorization", "Bearer ya29.c.service-account-access-token")
+            .header(
+                "authorization",
+                "Bearer ya29.c.service-account-access-token",
+            )
             .json_body(json!({"audience": AUD, "includeEmail": true}));
         then.status(200).json_body(json!({ "token": token }));
     });
     env.cmd()
-        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", server.base_url())
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+            server.base_url(),
+        )
         .args([
             "impersonate",
             "--credential-file-override",
@@ -1013,7 +1048,8 @@ fn workforce_user_has_no_id_token_of_its_own() {
     let server = MockServer::start();
     let refresh = server.mock(|when, then| {
         when.path("/v1/oauthtoken");
-        then.status(200).json_body(json!({"access_token": "ya29.user", "expires_in": 3600}));
+        then.status(200)
+            .json_body(json!({"access_token": "ya29.user", "expires_in": 3600}));
     });
     let file = write_config(&env, &workforce_user(&server));
     let out = print_identity_token(&env, &file)
@@ -1022,7 +1058,9 @@ fn workforce_user_has_no_id_token_of_its_own() {
         .stdout("")
         .stderr(
             predicate::str::contains("external_account_authorized_user")
-                .and(predicate::str::contains("cannot obtain a Google-signed ID token"))
+                .and(predicate::str::contains(
+                    "cannot obtain a Google-signed ID token",
+                ))
                 .and(predicate::str::contains("--impersonate-service-account SA")),
         );
     let stderr = String::from_utf8_lossy(&out.get_output().stderr);
@@ -1042,7 +1080,8 @@ fn workforce_user_can_impersonate_a_service_account() {
             .form_urlencoded_tuple("grant_type", "refresh_token")
             .form_urlencoded_tuple("refresh_token", "workforce-refresh-token")
             .form_urlencoded_tuple_count(".*", ".*", 2);
-        then.status(200).json_body(json!({"access_token": "ya29.workforce-user", "expires_in": 3600}));
+        then.status(200)
+            .json_body(json!({"access_token": "ya29.workforce-user", "expires_in": 3600}));
     });
     let target = "deployer@proj.iam.gserviceaccount.com";
     let token = google_id_token(AUD, json!({"email": target}));
@@ -1054,7 +1093,10 @@ fn workforce_user_can_impersonate_a_service_account() {
     });
     let file = write_config(&env, &workforce_user(&server));
     print_identity_token(&env, &file)
-        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", server.base_url())
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+            server.base_url(),
+        )
         .args(["--impersonate-service-account", target])
         .assert()
         .success()

@@ -3,5 +3,6 @@
 
 mod support;
 
+mod external_account;
 mod metadata;
 mod print_identity_token;
