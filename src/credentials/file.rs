@@ -117,9 +117,9 @@ pub fn load_value(
 /// implemented in `external_account.rs` and `external_account_authorized_user.rs`.
 fn load_external(kind: &str, fields: &Fields<'_>, env: &Env) -> Result<Credential> {
     if kind == "external_account" {
-        Ok(Credential::ExternalAccount(ExternalAccount::load(
-            fields, env,
-        )?))
+        Ok(Credential::ExternalAccount(Box::new(
+            ExternalAccount::load(fields, env)?,
+        )))
     } else {
         Ok(Credential::ExternalAccountUser(
             ExternalAccountAuthorizedUser::load(fields, env)?,

@@ -70,7 +70,7 @@ pub enum Credential {
     /// credential's access token, then IAM generateIdToken on the target.
     Impersonated(impersonated::Impersonation),
     /// Workload or workforce identity federation (`external_account`).
-    ExternalAccount(external_account::ExternalAccount),
+    ExternalAccount(Box<external_account::ExternalAccount>),
     /// A workforce identity federation user login (`external_account_authorized_user`).
     ExternalAccountUser(external_account_authorized_user::ExternalAccountAuthorizedUser),
 }
