@@ -6,3 +6,4 @@ mod support;
 mod external_account;
 mod metadata;
 mod print_identity_token;
+mod universe;
