@@ -56,15 +56,17 @@ async fn metadata(args: MetadataArgs, env: &Env, log: Log) -> Result<()> {
 
 /// `impersonate`: the chain's credential is the caller; generateIdToken on the target, directly.
 async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log) -> Result<()> {
+    let mut env = env.clone();
     let found = chain::find(
         &ChainRequest {
             credential_file_override: args.credentials.credential_file_override.as_deref(),
             account: None,
             configuration: None,
         },
-        env,
+        &mut env,
         log,
     )?;
+    let env = &env;
     let mut impersonation = Impersonation::new(
         found.credential,
         &args.service_account,
@@ -91,6 +93,7 @@ async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log)
             "`--include-license` can only be specified when `--token-format=full`",
         ));
     }
+    let mut env = env.clone();
     let found = chain::find(
         &ChainRequest {
             credential_file_override: args.credentials.credential_file_override.as_deref(),
@@ -100,9 +103,10 @@ async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log)
                 .as_deref()
                 .filter(|c| !c.trim().is_empty()),
         },
-        env,
+        &mut env,
         log,
     )?;
+    let env = &env;
     // --impersonate-service-account (or its variable), else `[auth] impersonate_service_account`.
     let chain_spec = match args
         .impersonate_service_account

@@ -43,13 +43,19 @@ pub struct Found {
     pub configuration: Option<Configuration>,
 }
 
-pub fn find(req: &ChainRequest<'_>, env: &Env, log: Log) -> Result<Found> {
+/// Walks the chain. The active configuration's properties fill in what the environment leaves unset
+/// (gcloud's order: flag, then `CLOUDSDK_SECTION_NAME`, then the configuration), so `env` may change.
+pub fn find(req: &ChainRequest<'_>, env: &mut Env, log: Log) -> Result<Found> {
     let dir = gcloud::config_dir(env);
     let explicit_config = req.configuration.or(env.active_config.as_deref());
     let configuration = match &dir {
         Some(dir) => Some(Configuration::active(dir, explicit_config)?),
         None => None,
     };
+    if let Some(configuration) = &configuration {
+        configuration.apply(env, log);
+    }
+    let env: &Env = env;
     let found = |credential: Credential| {
         log.info(|| {
             let principal = credential

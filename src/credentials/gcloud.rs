@@ -10,6 +10,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::{Error, Result};
+use crate::log::Log;
 use crate::settings::Env;
 
 /// How long to wait for gcloud to finish writing `credentials.db`.
@@ -97,6 +98,30 @@ impl Configuration {
             chosen_by,
             properties,
         })
+    }
+
+    /// The properties that have an environment variable idtok reads: each fills in an unset variable.
+    pub fn apply(&self, env: &mut Env, log: Log) {
+        let fill = |slot: &mut Option<String>, section: &str, key: &str| {
+            if slot.is_none()
+                && let Some(value) = self.get(section, key)
+            {
+                log.info(|| {
+                    format!(
+                        "[{section}] {key} = {value} (from the configuration `{}`)",
+                        self.name
+                    )
+                });
+                *slot = Some(value.to_string());
+            }
+        };
+        fill(
+            &mut env.iamcredentials_endpoint,
+            "api_endpoint_overrides",
+            "iamcredentials",
+        );
+        fill(&mut env.token_host, "auth", "token_host");
+        fill(&mut env.universe_domain, "core", "universe_domain");
     }
 
     /// A property, such as `("core", "account")`.

@@ -332,5 +332,5 @@ fn parse_key(pem: &str) -> Result<RsaKeyPair, &'static str> {
     let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
         .map_err(|_| "is not a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)")?;
     RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
-        .map_err(|_| "is not an RSA private key that can sign RS256 (2048 to 8192 bits)")
+        .map_err(|_| "is not a valid RSA private key for RS256 (PKCS#8, 2048 to 8192 bits)")
 }

@@ -3,7 +3,10 @@
 
 mod support;
 
+mod chain;
 mod external_account;
+mod gcloud;
+mod impersonate;
 mod metadata;
 mod print_identity_token;
 mod universe;

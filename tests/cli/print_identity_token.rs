@@ -833,3 +833,42 @@ fn metadata_server_include_email_means_full_format() {
         .stdout(format!("{token}\n"));
     mock.assert();
 }
+
+#[test]
+fn very_verbose_shows_requests_but_no_secret() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    env.adc(&user_login(&server.url("/token")));
+    let user_token = google_id_token(USER_CLIENT_ID, json!({"email": "me@example.com"}));
+    let token = google_id_token("aud", json!({}));
+    token_endpoint(
+        &server,
+        &Bodies::default(),
+        json!({"access_token": ACCESS_TOKEN, "id_token": user_token}),
+    );
+    iam_endpoint(&server, TARGET, ACCESS_TOKEN, &Bodies::default(), &token);
+    let out = env
+        .cmd()
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+            server.base_url(),
+        )
+        .args(["print-identity-token", "--audiences", "aud", "-vv"])
+        .args(["--impersonate-service-account", TARGET])
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"))
+        .stderr(predicate::str::contains(format!(
+            "POST {} -> 200",
+            server.url("/token")
+        )))
+        .stderr(predicate::str::contains(format!(
+            "POST {}/v1/projects/-/serviceAccounts/{TARGET}:generateIdToken -> 200",
+            server.base_url()
+        )))
+        .stderr(predicate::str::contains("Authorization: Bearer y… ("));
+    let stderr = &out.get_output().stderr;
+    assert_no_secrets(stderr);
+    assert_no_token(stderr, &token);
+    assert_no_token(stderr, &user_token);
+}
