@@ -1104,3 +1104,61 @@ fn workforce_user_can_impersonate_a_service_account() {
     refresh.assert();
     iam.assert();
 }
+
+#[test]
+fn workforce_user_project_is_left_out_when_the_client_authenticates() {
+    // google-auth: the client id already names the project, so `options` is not sent with client auth.
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token_file = env.write("oidc.jwt", SUBJECT);
+    let mut cfg = config(&server, json!({"file": token_file}));
+    cfg["audience"] = json!(WORKFORCE);
+    cfg["workforce_pool_user_project"] = json!("998877");
+    cfg["client_id"] = json!("my-client");
+    cfg["client_secret"] = json!("my-secret");
+    let file = write_config(&env, &cfg);
+    let sts = server.mock(|when, then| {
+        when.method(POST)
+            .path("/v1/token")
+            .header("authorization", "Basic bXktY2xpZW50Om15LXNlY3JldA==")
+            .form_urlencoded_tuple("audience", WORKFORCE)
+            .form_urlencoded_tuple_missing("options")
+            .form_urlencoded_tuple_count(".*", ".*", 6);
+        then.status(200)
+            .json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
+    });
+    let token = sa_token();
+    let iam = iam_mock(&server, false, &token);
+    print_identity_token(&env, &file)
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    sts.assert();
+    iam.assert();
+}
+
+#[test]
+fn url_source_headers_are_never_sent_over_plain_http_off_loopback() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let file = write_config(
+        &env,
+        &config(
+            &server,
+            json!({
+                "url": "http://tokens.example.invalid/oidc",
+                "headers": {"Authorization": "Bearer ci-request-token"},
+            }),
+        ),
+    );
+    let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
+    let out = print_identity_token(&env, &file)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "refusing to send the headers of credential_source.url over plain http to http://tokens.example.invalid/oidc",
+        ));
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(!stderr.contains("ci-request-token"), "{stderr}");
+    sts.assert_calls(0);
+}
