@@ -1162,3 +1162,24 @@ fn url_source_headers_are_never_sent_over_plain_http_off_loopback() {
     assert!(!stderr.contains("ci-request-token"), "{stderr}");
     sts.assert_calls(0);
 }
+
+#[test]
+fn gcloud_account_logged_in_with_a_cred_file_is_federated() {
+    // `gcloud auth login --cred-file=wif.json` keeps the external_account JSON in credentials.db under the
+    // service account's email.
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token_file = env.write("oidc.jwt", SUBJECT);
+    env.credentials_db(&[(SA, &config(&server, json!({"file": token_file})))]);
+    let token = sa_token();
+    let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
+    let iam = iam_mock(&server, false, &token);
+    env.cmd()
+        .env("CLOUDSDK_CORE_ACCOUNT", SA)
+        .args(["print-identity-token", "--audiences", AUD, "-o", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r#""source":"external_account""#));
+    sts.assert();
+    iam.assert();
+}
