@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::token::Secret;
+
 /// The environment variables idtok honours beyond those clap reads for flags.
 #[derive(Debug, Default, Clone)]
 pub struct Env {
@@ -37,6 +39,8 @@ pub struct Env {
     pub ssl_cert_file: Option<PathBuf>,
     /// The user's home directory.
     pub home: Option<PathBuf>,
+    /// `AWS_*`: region and credentials for an `external_account` file with an `aws` source.
+    pub aws: AwsEnv,
 }
 
 impl Env {
@@ -70,6 +74,12 @@ impl Env {
             cache_dir: path("IDTOK_CACHE_DIR"),
             ssl_cert_file: path("SSL_CERT_FILE"),
             home: dirs::home_dir(),
+            aws: AwsEnv {
+                region: text("AWS_REGION").or_else(|| text("AWS_DEFAULT_REGION")),
+                access_key_id: text("AWS_ACCESS_KEY_ID"),
+                secret_access_key: text("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+                session_token: text("AWS_SESSION_TOKEN").map(Secret::new),
+            },
         }
     }
 
@@ -113,10 +123,26 @@ impl Env {
     }
 }
 
+/// The AWS environment of an `external_account` file with an `aws` credential source, as google-auth's
+/// `aws.py` reads it.
+#[derive(Debug, Default, Clone)]
+pub struct AwsEnv {
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<Secret>,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: Option<Secret>,
+}
+
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 pub const DEFAULT_METADATA_IP: &str = "169.254.169.254";
 pub const DEFAULT_UNIVERSE: &str = "googleapis.com";
 pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The STS token endpoint of an `external_account` file that names none, in the credential's universe.
+pub const DEFAULT_STS_TOKEN_URL: &str = "https://sts.{universe}/v1/token";
 /// gcloud's OAuth client id: the audience `gcloud auth print-identity-token` uses when none is given.
 pub const GCLOUD_CLIENT_ID: &str = "32555940559.apps.googleusercontent.com";
 

@@ -7,6 +7,8 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::authorized_user::AuthorizedUser;
+use super::external_account::ExternalAccount;
+use super::external_account_authorized_user::ExternalAccountAuthorizedUser;
 use super::impersonated::Impersonation;
 use super::metadata::MetadataCredential;
 use super::service_account::ServiceAccountKey;
@@ -111,18 +113,18 @@ pub fn load_value(
     }
 }
 
-/// Extension point: workload and workforce identity federation (`external_account`,
-/// `external_account_authorized_user`), implemented in `external_account.rs`.
-fn load_external(kind: &str, fields: &Fields<'_>, _env: &Env) -> Result<Credential> {
-    Err(Error::Unsupported {
-        what: format!(
-            "{}: credential type `{kind}` is not supported yet",
-            fields.origin.path().display()
-        ),
-        hint: Some(
-            "impersonate a service account with other credentials: `idtok impersonate`".into(),
-        ),
-    })
+/// Workload and workforce identity federation (`external_account`, `external_account_authorized_user`),
+/// implemented in `external_account.rs` and `external_account_authorized_user.rs`.
+fn load_external(kind: &str, fields: &Fields<'_>, env: &Env) -> Result<Credential> {
+    if kind == "external_account" {
+        Ok(Credential::ExternalAccount(Box::new(
+            ExternalAccount::load(fields, env)?,
+        )))
+    } else {
+        Ok(Credential::ExternalAccountUser(
+            ExternalAccountAuthorizedUser::load(fields, env)?,
+        ))
+    }
 }
 
 /// A credential file's JSON object, for reading fields with errors that name the file and the field.

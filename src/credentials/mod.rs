@@ -4,15 +4,20 @@
 //! - `chain`: the order of SPEC.md section 3, explained under `-v`.
 //! - `gcloud`: gcloud's own state (configuration directory, active configuration, `credentials.db`).
 //! - `file`: a credential's JSON, dispatched on its `type`.
-//! - one file per type: `metadata`, `service_account`, `authorized_user`, `impersonated`.
+//! - one file per type: `metadata`, `service_account`, `authorized_user`, `impersonated`,
+//!   `external_account` (with `subject_token` and `executable`), `external_account_authorized_user`.
 
 pub mod authorized_user;
 pub mod chain;
+pub mod executable;
+pub mod external_account;
+pub mod external_account_authorized_user;
 pub mod file;
 pub mod gcloud;
 pub mod impersonated;
 pub mod metadata;
 pub mod service_account;
+pub mod subject_token;
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +69,10 @@ pub enum Credential {
     /// An `impersonated_service_account` file, `impersonate`, or `--impersonate-service-account`: another
     /// credential's access token, then IAM generateIdToken on the target.
     Impersonated(impersonated::Impersonation),
+    /// Workload or workforce identity federation (`external_account`).
+    ExternalAccount(Box<external_account::ExternalAccount>),
+    /// A workforce identity federation user login (`external_account_authorized_user`).
+    ExternalAccountUser(external_account_authorized_user::ExternalAccountAuthorizedUser),
 }
 
 impl Credential {
@@ -74,6 +83,8 @@ impl Credential {
             Credential::ServiceAccount(c) => c.id_token(ctx, req).await,
             Credential::AuthorizedUser(c) => c.id_token(ctx, req).await,
             Credential::Impersonated(c) => c.id_token(ctx, req).await,
+            Credential::ExternalAccount(c) => c.id_token(ctx, req).await,
+            Credential::ExternalAccountUser(c) => Err(c.id_token_error()),
         }
     }
 
@@ -84,6 +95,8 @@ impl Credential {
             Credential::ServiceAccount(c) => c.access_token(ctx).await,
             Credential::AuthorizedUser(c) => c.access_token(ctx).await,
             Credential::Impersonated(c) => c.access_token(ctx).await,
+            Credential::ExternalAccount(c) => c.access_token(ctx).await,
+            Credential::ExternalAccountUser(c) => c.access_token(ctx).await,
         }
     }
 
@@ -102,6 +115,8 @@ impl Credential {
             Credential::ServiceAccount(c) => c.identity(),
             Credential::AuthorizedUser(c) => c.identity(),
             Credential::Impersonated(c) => c.identity(env),
+            Credential::ExternalAccount(c) => c.identity(),
+            Credential::ExternalAccountUser(c) => c.identity(),
         }
     }
 
@@ -112,6 +127,8 @@ impl Credential {
             Credential::ServiceAccount(_) => "service account key",
             Credential::AuthorizedUser(_) => "user login",
             Credential::Impersonated(_) => "service account impersonation",
+            Credential::ExternalAccount(_) => "external account (identity federation)",
+            Credential::ExternalAccountUser(_) => "workforce identity federation user login",
         }
     }
 
@@ -122,6 +139,8 @@ impl Credential {
             Credential::ServiceAccount(c) => Some(&c.client_email),
             Credential::AuthorizedUser(c) => c.account.as_deref(),
             Credential::Impersonated(c) => c.source.principal(),
+            Credential::ExternalAccount(c) => c.principal(),
+            Credential::ExternalAccountUser(_) => None,
         }
     }
 
@@ -132,6 +151,8 @@ impl Credential {
             Credential::ServiceAccount(c) => c.universe_domain.as_deref(),
             Credential::AuthorizedUser(c) => c.universe_domain.as_deref(),
             Credential::Impersonated(c) => c.source.universe_domain(),
+            Credential::ExternalAccount(c) => c.universe_domain.as_deref(),
+            Credential::ExternalAccountUser(c) => c.universe_domain.as_deref(),
         }
     }
 

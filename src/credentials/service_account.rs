@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use super::file::Fields;
 use super::{AccessToken, Context, IdTokenRequest, Origin, digest_hex};
 use crate::error::{Error, Result};
-use crate::settings::{Env, GCLOUD_CLIENT_ID};
+use crate::settings::{DEFAULT_UNIVERSE, Env, GCLOUD_CLIENT_ID};
+use crate::sources::iam::{self, GenerateIdToken};
 use crate::sources::oauth::{self, Grant, OAuthError};
 use crate::token::{IdToken, Secret};
 
@@ -81,6 +82,9 @@ impl ServiceAccountKey {
 
     /// JWT-bearer with `target_audience`: the endpoint answers `{"id_token": ...}`.
     pub async fn id_token(&self, ctx: &Context<'_>, req: &IdTokenRequest) -> Result<IdToken> {
+        if let Some(universe) = self.other_universe(ctx.env) {
+            return self.id_token_in_universe(ctx, req, universe).await;
+        }
         let audience = req.audience.as_deref().unwrap_or(GCLOUD_CLIENT_ID);
         ctx.log.info(|| {
             format!(
@@ -108,6 +112,9 @@ impl ServiceAccountKey {
 
     /// JWT-bearer with `scope=cloud-platform`: an access token for an impersonation to start from.
     pub async fn access_token(&self, ctx: &Context<'_>) -> Result<AccessToken> {
+        if let Some(universe) = self.other_universe(ctx.env) {
+            return self.access_token_in_universe(ctx, universe);
+        }
         let assertion = self.assertion(json!({ "scope": CLOUD_PLATFORM }))?;
         let response = self.exchange(ctx, &assertion).await?;
         let token = response
@@ -153,6 +160,11 @@ impl ServiceAccountKey {
         if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
             claims.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        self.sign(&header, &claims)
+    }
+
+    /// Signs `header.claims` with the key, RS256.
+    fn sign(&self, header: &Value, claims: &Value) -> Result<Secret> {
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -216,6 +228,102 @@ impl ServiceAccountKey {
             _ => {}
         }
         hints
+    }
+}
+
+// ---- Other universes (issue 5) ----
+//
+// The OAuth2 token endpoint serves googleapis.com only. Outside it, the Python and Go libraries sign a JWT
+// themselves (`iss` = `sub` = client_email, a `scope`, no `aud`, `kid` = private_key_id) and use it as the
+// bearer token: for IAM generateIdToken on the key's own service account (an ID token), or as the access
+// token itself (where an impersonation starts). google-auth: `service_account.IDTokenCredentials.
+// _refresh_with_iam_endpoint`, and `Credentials` with self-signed JWTs outside the default universe.
+
+/// The scope of the self-signed JWT that asks IAM for an ID token, as google-auth signs it.
+const IAM_SCOPE: &str = "https://www.googleapis.com/auth/iam";
+
+impl ServiceAccountKey {
+    /// The key's universe when it is not googleapis.com: the file's `universe_domain`, else
+    /// `GOOGLE_CLOUD_UNIVERSE_DOMAIN`.
+    fn other_universe<'a>(&'a self, env: &'a Env) -> Option<&'a str> {
+        let universe = self.universe_domain.as_deref().unwrap_or(env.universe());
+        (universe != DEFAULT_UNIVERSE).then_some(universe)
+    }
+
+    /// A JWT signed by the key for itself: header `{alg, kid, typ}`, claims `iss` = `sub` = client_email,
+    /// `scope`, `iat`, `exp` = iat + 3600.
+    fn self_signed_jwt(&self, scope: &str) -> Result<Secret> {
+        let iat = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| Error::Bug("the system clock is before 1970".into()))?
+            .as_secs();
+        let mut header = json!({ "alg": "RS256", "typ": "JWT" });
+        if let Some(kid) = &self.private_key_id {
+            header["kid"] = json!(kid);
+        }
+        let claims = json!({
+            "iss": self.client_email,
+            "sub": self.client_email,
+            "scope": scope,
+            "iat": iat,
+            "exp": iat + ASSERTION_LIFETIME,
+        });
+        self.sign(&header, &claims)
+    }
+
+    /// generateIdToken on the key's own service account, with a self-signed JWT as the bearer token, at
+    /// `https://iamcredentials.{universe}` (or CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS). Like every
+    /// key's token, it carries the email (google-auth sends `includeEmail` too).
+    async fn id_token_in_universe(
+        &self,
+        ctx: &Context<'_>,
+        req: &IdTokenRequest,
+        universe: &str,
+    ) -> Result<IdToken> {
+        let base = ctx.env.iam_base(Some(universe));
+        let audience = req.audience.as_deref().unwrap_or(GCLOUD_CLIENT_ID);
+        ctx.log.info(|| {
+            format!(
+                "universe {universe}: the token endpoint serves googleapis.com only; generateIdToken for {} \
+                 at {base} with a JWT signed by its key {}",
+                self.client_email,
+                self.private_key_id.as_deref().unwrap_or("(without id)")
+            )
+        });
+        let jwt = self.self_signed_jwt(IAM_SCOPE)?;
+        let request = GenerateIdToken {
+            base: &base,
+            target: &self.client_email,
+            audience,
+            include_email: true,
+            delegates: &[],
+            caller: Some(&self.client_email),
+        };
+        let token = iam::generate_id_token(ctx.http, ctx.env, &request, &jwt).await?;
+        IdToken::from_response(
+            token.expose(),
+            "service_account",
+            Some(self.client_email.clone()),
+        )
+        .map_err(|e| Error::Failed {
+            endpoint: "IAM Credentials",
+            url: base.clone(),
+            problem: format!("the returned `token` is not a JWT ({e})"),
+        })
+    }
+
+    /// Outside googleapis.com a self-signed JWT with the cloud-platform scope is the access token.
+    fn access_token_in_universe(&self, ctx: &Context<'_>, universe: &str) -> Result<AccessToken> {
+        ctx.log.info(|| {
+            format!(
+                "universe {universe}: a JWT self-signed by {} stands in for its access token",
+                self.client_email
+            )
+        });
+        Ok(AccessToken {
+            token: self.self_signed_jwt(CLOUD_PLATFORM)?,
+            principal: Some(self.client_email.clone()),
+        })
     }
 }
 

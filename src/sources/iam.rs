@@ -107,6 +107,41 @@ pub async fn generate_id_token(
     }
 }
 
+/// The role that lets a principal mint access tokens for a service account.
+pub const TOKEN_CREATOR_ROLE: &str = "roles/iam.serviceAccountTokenCreator";
+
+/// generateAccessToken at a full URL (`.../serviceAccounts/EMAIL:generateAccessToken`), as an
+/// `external_account` file's `service_account_impersonation_url` names it: the access token of the
+/// service account, for an impersonation chain that starts from federated credentials. (ID tokens never
+/// go through here: they come from generateIdToken directly.)
+/// <https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken>
+pub async fn generate_access_token(
+    http: &Http,
+    env: &Env,
+    url: &str,
+    target: &str,
+    lifetime_secs: Option<u64>,
+    access_token: &Secret,
+) -> Result<Secret> {
+    let url = parse_url(url, "the service account impersonation URL")?;
+    require_secure(&url, "an access token", env.metadata_host())?;
+    let body = json!({
+        "scope": [crate::sources::sts::CLOUD_PLATFORM_SCOPE],
+        "lifetime": format!("{}s", lifetime_secs.unwrap_or(3600)),
+    });
+    let request = Request::post(ENDPOINT, url, Body::Json(body)).bearer(access_token);
+    let response = http.send(&request).await?;
+    match response.status.as_u16() {
+        200..=299 => response.json_field("accessToken"),
+        403 => Err(response.refused(vec![format!(
+            "the caller needs {TOKEN_CREATOR_ROLE} (or, for workload identity federation, \
+             roles/iam.workloadIdentityUser) on {target}"
+        )])),
+        404 => Err(response.refused(vec![format!("check the service account's email: {target}")])),
+        _ => Err(response.refused(Vec::new())),
+    }
+}
+
 /// The permission named in an AIP-193 error's `ErrorInfo`, if any.
 fn find_permission(body: &Value) -> Option<String> {
     body.pointer("/error/details")?

@@ -417,7 +417,8 @@ fn impersonation_url_without_a_service_account() {
 }
 
 #[test]
-fn external_account_is_reported_as_unsupported_for_now() {
+fn external_account_with_a_missing_field_names_it() {
+    // external_account itself is loaded since the ext branch (tests/cli/external_account.rs).
     let env = TestEnv::new();
     let path = env.write_json(
         "ext.json",
@@ -429,7 +430,9 @@ fn external_account_is_reported_as_unsupported_for_now() {
         .arg(&path)
         .assert()
         .code(3)
-        .stderr(predicate::str::contains("external_account"));
+        .stderr(predicate::str::contains(
+            "ext.json: missing field `subject_token_type`",
+        ));
 }
 
 #[test]

@@ -4,8 +4,10 @@
 mod support;
 
 mod chain;
+mod external_account;
 mod gcloud;
 mod generated;
 mod impersonate;
 mod metadata;
 mod print_identity_token;
+mod universe;
