@@ -4,4 +4,5 @@
 mod support;
 
 mod cache;
+mod faults;
 mod metadata;
