@@ -30,7 +30,8 @@
 # google-auth requests` into a venv. BENCH_NO_INSTALL=1 forbids both.
 #
 # Knobs (environment): BENCH_RUNS (default 100 per fast case), BENCH_ROUNDS (5), BENCH_GOOGLE_AUTH_RUNS (10),
-# BENCH_NO_INSTALL=1, BENCH_NO_BUILD=1 (reuse target/release/idtok), CARGO_TARGET_DIR.
+# BENCH_NO_INSTALL=1, BENCH_NO_BUILD=1 (reuse target/release/idtok), BENCH_TIMER=loop (the stand-in's loop
+# even when hyperfine is there), CARGO_TARGET_DIR.
 #
 # Targets (issue 4): metadata <= 0.5x curl; cached <= 1/3 curl; google-auth / idtok > 100; peak RSS < 10 MB;
 # stripped binary < 4 MB (MB = 10^6 bytes, so both limits are strict).
@@ -81,6 +82,7 @@ if ((${#missing[@]})) && can_install; then
         say "bench: could not install ${missing[*]}; falling back"
 fi
 HYPERFINE=$(command -v hyperfine || true)
+[[ ${BENCH_TIMER:-} == loop ]] && HYPERFINE=
 
 # ---- 2. the stand-in ----
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
