@@ -1,6 +1,7 @@
 //! idtok as a library: the modules behind the binary, exposed so that fuzz targets and property tests can
 //! reach the parsers. The command line (`src/main.rs`) is the product; this API is not stable.
 
+pub mod cache;
 pub mod cli;
 pub mod credentials;
 pub mod decode;

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use clap::CommandFactory;
 use clap::error::ErrorKind;
 
+use crate::cache::{self, Lookup, TokenCache};
 use crate::cli::{
     Cli, Command, ImpersonateArgs, MetadataArgs, PrintIdentityTokenArgs, TokenFormat, TokenOptions,
 };
@@ -50,7 +51,7 @@ async fn metadata(args: MetadataArgs, env: &Env, log: Log) -> Result<()> {
         format: Some(args.token_format),
         licenses: args.include_license,
     };
-    let token = mint(&credential, &request, &args.token, env, log).await?;
+    let token = mint("metadata", &credential, &request, &args.token, env, log).await?;
     print_token(&token, &args.token)
 }
 
@@ -82,7 +83,7 @@ async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log) -> Result<()> {
         licenses: false,
     };
     let credential = Credential::Impersonated(impersonation);
-    let token = mint(&credential, &request, &args.token, env, log).await?;
+    let token = mint("impersonate", &credential, &request, &args.token, env, log).await?;
     print_token(&token, &args.token)
 }
 
@@ -159,12 +160,51 @@ async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log)
         format: args.token_format,
         licenses: args.include_license,
     };
-    let token = mint(&credential, &request, &args.token, env, log).await?;
+    let token = mint(
+        "print-identity-token",
+        &credential,
+        &request,
+        &args.token,
+        env,
+        log,
+    )
+    .await?;
     print_token(&token, &args.token)
 }
 
-/// Mints a token with the shared client and the command's deadline.
+/// A token for `command` (the subcommand's name, part of the cache key): from the token cache when an entry
+/// stays valid for `--min-ttl`, else minted with the shared client and the command's deadline, then cached.
+/// `--no-cache` neither reads nor writes. A cache hit builds no HTTP client.
 async fn mint(
+    command: &'static str,
+    credential: &Credential,
+    request: &IdTokenRequest,
+    opts: &TokenOptions,
+    env: &Env,
+    log: Log,
+) -> Result<IdToken> {
+    let cache = if opts.no_cache {
+        log.info(|| "token cache off (--no-cache / IDTOK_NO_CACHE)".into());
+        None
+    } else {
+        TokenCache::open(env, log).map(|cache| {
+            let key = cache::Key::new(command, &credential.identity(env), request);
+            (cache, key)
+        })
+    };
+    if let Some((cache, key)) = &cache
+        && let Lookup::Hit(token) = cache.lookup(key, opts.min_ttl, SystemTime::now())
+    {
+        return Ok(token);
+    }
+    let token = mint_fresh(credential, request, opts, env, log).await?;
+    if let Some((cache, key)) = &cache {
+        cache.store(key, &token);
+    }
+    Ok(token)
+}
+
+async fn mint_fresh(
     credential: &Credential,
     request: &IdTokenRequest,
     opts: &TokenOptions,

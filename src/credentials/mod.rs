@@ -105,12 +105,16 @@ impl Credential {
     pub fn identity(&self, env: &Env) -> String {
         match self {
             Credential::Metadata(c) => {
-                format!(
-                    "metadata:{}:{}",
-                    env.metadata_host()
-                        .unwrap_or(crate::settings::DEFAULT_METADATA_HOST),
-                    c.service_account
-                )
+                // Without a named host, the fallback IP may be the server that answers: both are the endpoint.
+                let endpoint = match env.metadata_host() {
+                    Some(host) => host.to_string(),
+                    None => format!(
+                        "{}|{}",
+                        crate::settings::DEFAULT_METADATA_HOST,
+                        env.metadata_ip()
+                    ),
+                };
+                format!("metadata:{endpoint}:{}", c.service_account)
             }
             Credential::ServiceAccount(c) => c.identity(),
             Credential::AuthorizedUser(c) => c.identity(),

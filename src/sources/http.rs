@@ -176,7 +176,8 @@ impl Http {
         self.log
     }
 
-    fn remaining(&self) -> Duration {
+    /// What is left of the command's deadline.
+    pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
@@ -314,10 +315,18 @@ impl Http {
             });
             format!("request headers: {}", shown.collect::<Vec<_>>().join(", "))
         });
-        let mut response = builder
-            .send()
-            .await
-            .map_err(|e| AttemptError::Transport(describe(&e)))?;
+        let mut response = builder.send().await.map_err(|e| {
+            if is_not_http(&e) {
+                // Not a transient failure: a server that does not speak HTTP will not start on a retry.
+                AttemptError::Final(Error::Failed {
+                    endpoint: request.endpoint,
+                    url: request.url.to_string(),
+                    problem: format!("the answer is not an HTTP response ({})", describe(&e)),
+                })
+            } else {
+                AttemptError::Transport(describe(&e))
+            }
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
@@ -387,6 +396,20 @@ fn format_headers<'a>(
         })
         .collect();
     format!("{what} headers: {}", shown.join(", "))
+}
+
+/// Whether the server answered with something that is not HTTP/1 (hyper's parse errors).
+fn is_not_http(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// A transport error in one line, with its innermost cause ("connection refused", "dns error", ...).

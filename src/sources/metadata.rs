@@ -78,12 +78,12 @@ async fn get(
             log.info(|| {
                 format!("metadata server: {host} (from GCE_METADATA_HOST/GCE_METADATA_ROOT)")
             });
-            if !resolves(host).await {
+            if !resolves(http, host).await {
                 return Err(unresolvable(host, true));
             }
             (host.to_string(), Route::Metadata)
         }
-        None if resolves(DEFAULT_METADATA_HOST).await => {
+        None if resolves(http, DEFAULT_METADATA_HOST).await => {
             (DEFAULT_METADATA_HOST.to_string(), Route::Metadata)
         }
         None => {
@@ -151,7 +151,8 @@ async fn get(
     }
 }
 
-async fn resolves(host_port: &str) -> bool {
+/// Whether the name resolves, within both RESOLVE_TIMEOUT and what is left of `--timeout`.
+async fn resolves(http: &Http, host_port: &str) -> bool {
     let with_port = if host_port.starts_with('[') {
         if host_port.contains("]:") {
             host_port.to_string()
@@ -165,7 +166,8 @@ async fn resolves(host_port: &str) -> bool {
     } else {
         format!("{host_port}:80")
     };
-    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host(with_port)).await {
+    let limit = RESOLVE_TIMEOUT.min(http.remaining());
+    match tokio::time::timeout(limit, tokio::net::lookup_host(with_port)).await {
         Ok(Ok(mut addrs)) => addrs.next().is_some(),
         _ => false,
     }

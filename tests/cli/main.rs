@@ -3,8 +3,10 @@
 
 mod support;
 
+mod cache;
 mod chain;
 mod external_account;
+mod faults;
 mod gcloud;
 mod generated;
 mod impersonate;
