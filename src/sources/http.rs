@@ -19,6 +19,14 @@ use crate::token::{Secret, redact};
 
 /// Bodies larger than this are refused: no Google endpoint answers with more.
 const MAX_BODY: usize = 1 << 20;
+/// Request headers whose values `-vv` shows in full; every other value is redacted.
+const SAFE_HEADERS: [&str; 5] = [
+    "Metadata-Flavor",
+    "Content-Type",
+    "Accept",
+    "User-Agent",
+    "X-aws-ec2-metadata-token-ttl-seconds",
+];
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -306,10 +314,15 @@ impl Http {
         };
         self.log.debug(|| {
             let shown = request.headers.iter().map(|(name, value)| {
-                let value = if name.eq_ignore_ascii_case("authorization") {
-                    value.redacted()
-                } else {
+                // Only headers known to carry no secret are shown whole: a credential file's custom
+                // headers or an IMDSv2 session token must not reach the trace.
+                let value = if SAFE_HEADERS
+                    .iter()
+                    .any(|safe| name.eq_ignore_ascii_case(safe))
+                {
                     value.expose().to_string()
+                } else {
+                    value.redacted()
                 };
                 format!("{name}: {value}")
             });

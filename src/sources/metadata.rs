@@ -109,8 +109,13 @@ async fn get(
             reason,
             mut hints,
         }) => {
-            if route == Route::MetadataFallback || hints.is_empty() {
+            if env.metadata_host().is_none() {
                 hints.extend(off_cloud_hints());
+            } else {
+                hints.push(
+                    "GCE_METADATA_HOST or GCE_METADATA_ROOT names this server: is it running?"
+                        .into(),
+                );
             }
             return Err(Error::Unreachable {
                 endpoint,
