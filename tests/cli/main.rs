@@ -4,3 +4,5 @@
 mod support;
 
 mod metadata;
+
+mod decode;
