@@ -6,3 +6,4 @@ mod support;
 mod metadata;
 
 mod decode;
+mod verify;
