@@ -34,7 +34,11 @@ pub async fn run(args: DecodeArgs, env: &Env, log: Log) -> Result<()> {
 
     let verified = if args.verify {
         let options = Options {
-            keys: match (&args.jwks, &args.jwks_url) {
+            // An empty IDTOK_JWKS_URL counts as unset, like every other variable (settings.rs).
+            keys: match (
+                &args.jwks,
+                args.jwks_url.as_ref().filter(|u| !u.trim().is_empty()),
+            ) {
                 (Some(file), _) => Some(KeySource::File(file.clone())),
                 (None, Some(url)) => Some(KeySource::Url(url.clone())),
                 (None, None) => None,

@@ -680,13 +680,11 @@ fn default_key_sets_follow_the_algorithm() {
     ] {
         let proxy = FakeProxy::start();
         assert_fails(
-            env.cmd().env("HTTPS_PROXY", proxy.url()).args([
-                "decode",
-                "--verify",
-                "--timeout",
-                "1",
-                &t,
-            ]),
+            env.cmd()
+                .env("HTTPS_PROXY", proxy.url())
+                // An empty variable counts as unset.
+                .env("IDTOK_JWKS_URL", "")
+                .args(["decode", "--verify", "--timeout", "1", &t]),
             5,
             &format!("key set unreachable ({url})"),
             &t,
