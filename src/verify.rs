@@ -320,9 +320,10 @@ pub fn select<'a>(
         .collect();
     if named.is_empty() {
         return Ok(Lookup::Missing(format!(
-            "{source} has no key `{}` ({} keys: {})",
+            "{source} has no key `{}` ({} key{}: {})",
             truncate(kid),
             set.keys.len(),
+            if set.keys.len() == 1 { "" } else { "s" },
             kids(set)
         )));
     }

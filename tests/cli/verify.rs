@@ -63,10 +63,14 @@ fn verify_offline(env: &TestEnv, token: &str, args: &[&str]) -> assert_cmd::Comm
     cmd
 }
 
-/// Serves `body` as the key set at CERTS, with `Cache-Control: max-age=...` when given.
+/// Serves `body` as the key set at CERTS, with `Cache-Control: max-age=...` when given. Key sets are
+/// public: the request must carry no credentials.
 fn serve_keys<'a>(server: &'a MockServer, body: &str, max_age: Option<u64>) -> httpmock::Mock<'a> {
     server.mock(|when, then| {
-        when.method(GET).path(CERTS);
+        when.method(GET)
+            .path(CERTS)
+            .header_missing("authorization")
+            .header_missing("cookie");
         let then = then
             .status(200)
             .header("content-type", "application/json")
