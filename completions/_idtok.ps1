@@ -93,17 +93,17 @@ Register-ArgumentCompleter -Native -CommandName 'idtok' -ScriptBlock {
             break
         }
         'idtok;decode' {
-            [CompletionResult]::new('--claim', '--claim', [CompletionResultType]::ParameterName, 'Print this claim''s value alone on a line (repeatable)')
+            [CompletionResult]::new('--claim', '--claim', [CompletionResultType]::ParameterName, 'Print this claim''s value alone on a line: strings bare, other values as compact JSON (repeatable). A name starting with `/` is a JSON pointer: `/google/compute_engine/zone`. A missing claim is exit 6 and prints nothing')
             [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'With --verify: the audience the token must carry')
             [CompletionResult]::new('--audiences', '--audiences', [CompletionResultType]::ParameterName, 'With --verify: the audience the token must carry')
             [CompletionResult]::new('--email', '--email', [CompletionResultType]::ParameterName, 'With --verify: the email the token must carry, with email_verified true')
-            [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'With --verify: the issuer to accept instead of Google''s')
-            [CompletionResult]::new('--jwks-url', '--jwks-url', [CompletionResultType]::ParameterName, 'With --verify: fetch the key set from this URL instead of Google''s')
-            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'With --verify: read the key set from this file (offline; wins over --jwks-url)')
+            [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'With --verify: accept exactly this iss instead of Google''s (accounts.google.com or https://accounts.google.com; for ES256 IAP assertions https://cloud.google.com/iap)')
+            [CompletionResult]::new('--jwks-url', '--jwks-url', [CompletionResultType]::ParameterName, 'With --verify: fetch the key set (JWKS) from this URL instead of Google''s, which is picked by the token''s alg: RS256 https://www.googleapis.com/oauth2/v3/certs, ES256 https://www.gstatic.com/iap/verify/public_key-jwk. Fetched key sets are cached while their Cache-Control max-age allows')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'With --verify: read the key set (JWKS) from this file, offline; wins over --jwks-url. A file that is not a key set is exit 3')
             [CompletionResult]::new('--clock-skew', '--clock-skew', [CompletionResultType]::ParameterName, 'With --verify: seconds of clock difference tolerated on exp, nbf and iat')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'With --verify: the whole command''s deadline in seconds when fetching keys')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print `{"header": ..., "payload": ...}` and nothing else')
-            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Verify the signature, issuer, times and the claims asked for')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print `{"header": ..., "payload": ...}` on one line and nothing else')
+            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Verify the algorithm (RS256 or ES256 only), the signature, iss, exp/nbf/iat and the aud and email asked for; prints nothing unless every check passes, else exit 6 naming the first that failed')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Explain to stderr which credentials were chosen and every request sent (-vv adds headers). Secrets are redacted')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Explain to stderr which credentials were chosen and every request sent (-vv adds headers). Secrets are redacted')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

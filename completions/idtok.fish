@@ -77,16 +77,16 @@ complete -c idtok -n "__fish_idtok_using_subcommand print-identity-token" -l all
 complete -c idtok -n "__fish_idtok_using_subcommand print-identity-token" -l no-cache -d 'Neither read nor write the token cache'
 complete -c idtok -n "__fish_idtok_using_subcommand print-identity-token" -s v -l verbose -d 'Explain to stderr which credentials were chosen and every request sent (-vv adds headers). Secrets are redacted'
 complete -c idtok -n "__fish_idtok_using_subcommand print-identity-token" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c idtok -n "__fish_idtok_using_subcommand decode" -l claim -d 'Print this claim\'s value alone on a line (repeatable)' -r
+complete -c idtok -n "__fish_idtok_using_subcommand decode" -l claim -d 'Print this claim\'s value alone on a line: strings bare, other values as compact JSON (repeatable). A name starting with `/` is a JSON pointer: `/google/compute_engine/zone`. A missing claim is exit 6 and prints nothing' -r
 complete -c idtok -n "__fish_idtok_using_subcommand decode" -l audience -l audiences -d 'With --verify: the audience the token must carry' -r
 complete -c idtok -n "__fish_idtok_using_subcommand decode" -l email -d 'With --verify: the email the token must carry, with email_verified true' -r
-complete -c idtok -n "__fish_idtok_using_subcommand decode" -l issuer -d 'With --verify: the issuer to accept instead of Google\'s' -r
-complete -c idtok -n "__fish_idtok_using_subcommand decode" -l jwks-url -d 'With --verify: fetch the key set from this URL instead of Google\'s' -r
-complete -c idtok -n "__fish_idtok_using_subcommand decode" -l jwks -d 'With --verify: read the key set from this file (offline; wins over --jwks-url)' -r -F
+complete -c idtok -n "__fish_idtok_using_subcommand decode" -l issuer -d 'With --verify: accept exactly this iss instead of Google\'s (accounts.google.com or https://accounts.google.com; for ES256 IAP assertions https://cloud.google.com/iap)' -r
+complete -c idtok -n "__fish_idtok_using_subcommand decode" -l jwks-url -d 'With --verify: fetch the key set (JWKS) from this URL instead of Google\'s, which is picked by the token\'s alg: RS256 https://www.googleapis.com/oauth2/v3/certs, ES256 https://www.gstatic.com/iap/verify/public_key-jwk. Fetched key sets are cached while their Cache-Control max-age allows' -r
+complete -c idtok -n "__fish_idtok_using_subcommand decode" -l jwks -d 'With --verify: read the key set (JWKS) from this file, offline; wins over --jwks-url. A file that is not a key set is exit 3' -r -F
 complete -c idtok -n "__fish_idtok_using_subcommand decode" -l clock-skew -d 'With --verify: seconds of clock difference tolerated on exp, nbf and iat' -r
 complete -c idtok -n "__fish_idtok_using_subcommand decode" -l timeout -d 'With --verify: the whole command\'s deadline in seconds when fetching keys' -r
-complete -c idtok -n "__fish_idtok_using_subcommand decode" -l json -d 'Print `{"header": ..., "payload": ...}` and nothing else'
-complete -c idtok -n "__fish_idtok_using_subcommand decode" -l verify -d 'Verify the signature, issuer, times and the claims asked for'
+complete -c idtok -n "__fish_idtok_using_subcommand decode" -l json -d 'Print `{"header": ..., "payload": ...}` on one line and nothing else'
+complete -c idtok -n "__fish_idtok_using_subcommand decode" -l verify -d 'Verify the algorithm (RS256 or ES256 only), the signature, iss, exp/nbf/iat and the aud and email asked for; prints nothing unless every check passes, else exit 6 naming the first that failed'
 complete -c idtok -n "__fish_idtok_using_subcommand decode" -s v -l verbose -d 'Explain to stderr which credentials were chosen and every request sent (-vv adds headers). Secrets are redacted'
 complete -c idtok -n "__fish_idtok_using_subcommand decode" -s h -l help -d 'Print help'
 complete -c idtok -n "__fish_idtok_using_subcommand completions" -s v -l verbose -d 'Explain to stderr which credentials were chosen and every request sent (-vv adds headers). Secrets are redacted'

@@ -214,19 +214,24 @@ pub struct PrintIdentityTokenArgs {
 
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
-    /// The token (a JWT, `Bearer <jwt>` or an `Authorization: Bearer <jwt>` line); `-` or absent reads stdin.
+    /// The token: a JWT, `Bearer <jwt>`, or a header line such as `Authorization: Bearer <jwt>`, with
+    /// whitespace or quotes around it; `-` or absent reads stdin (at most 64 KiB).
     #[arg(value_name = "TOKEN|-")]
     pub token: Option<String>,
 
-    /// Print `{"header": ..., "payload": ...}` and nothing else.
+    /// Print `{"header": ..., "payload": ...}` on one line and nothing else.
     #[arg(long, conflicts_with = "claim")]
     pub json: bool,
 
-    /// Print this claim's value alone on a line (repeatable).
+    /// Print this claim's value alone on a line: strings bare, other values as compact JSON
+    /// (repeatable). A name starting with `/` is a JSON pointer: `/google/compute_engine/zone`. A
+    /// missing claim is exit 6 and prints nothing.
     #[arg(long, value_name = "NAME")]
     pub claim: Vec<String>,
 
-    /// Verify the signature, issuer, times and the claims asked for.
+    /// Verify the algorithm (RS256 or ES256 only), the signature, iss, exp/nbf/iat and the aud and
+    /// email asked for; prints nothing unless every check passes, else exit 6 naming the first that
+    /// failed.
     #[arg(long)]
     pub verify: bool,
 
@@ -243,15 +248,20 @@ pub struct DecodeArgs {
     #[arg(long, value_name = "EMAIL", requires = "verify")]
     pub email: Option<String>,
 
-    /// With --verify: the issuer to accept instead of Google's.
+    /// With --verify: accept exactly this iss instead of Google's (accounts.google.com or
+    /// https://accounts.google.com; for ES256 IAP assertions https://cloud.google.com/iap).
     #[arg(long, value_name = "ISS", requires = "verify")]
     pub issuer: Option<String>,
 
-    /// With --verify: fetch the key set from this URL instead of Google's.
+    /// With --verify: fetch the key set (JWKS) from this URL instead of Google's, which is picked by
+    /// the token's alg: RS256 https://www.googleapis.com/oauth2/v3/certs, ES256
+    /// https://www.gstatic.com/iap/verify/public_key-jwk. Fetched key sets are cached while their
+    /// Cache-Control max-age allows.
     #[arg(long, value_name = "URL", env = "IDTOK_JWKS_URL")]
     pub jwks_url: Option<String>,
 
-    /// With --verify: read the key set from this file (offline; wins over --jwks-url).
+    /// With --verify: read the key set (JWKS) from this file, offline; wins over --jwks-url. A file
+    /// that is not a key set is exit 3.
     #[arg(long, value_name = "FILE", requires = "verify")]
     pub jwks: Option<PathBuf>,
 

@@ -113,6 +113,24 @@ impl Error {
             Error::Verify { check: "audience", .. } => {
                 vec!["the audience must be exactly the URL or client id the receiving service expects".into()]
             }
+            Error::Verify { check: "key", .. } => vec![
+                "verify with the key set that signed the token: --jwks-url URL or --jwks FILE \
+                 (Google ID tokens: https://www.googleapis.com/oauth2/v3/certs; IAP: \
+                 https://www.gstatic.com/iap/verify/public_key-jwk)"
+                    .into(),
+            ],
+            Error::Verify { check: "issuer", .. } => {
+                vec!["to accept another issuer, name it with --issuer ISS".into()]
+            }
+            Error::Verify { check: "expiry", .. } => vec![
+                "mint a fresh token; if the clocks disagree, allow more with --clock-skew SECS".into(),
+            ],
+            Error::Verify {
+                check: "not-before" | "issued-at",
+                ..
+            } => vec![
+                "check this machine's clock (`date -u`), or allow more with --clock-skew SECS".into(),
+            ],
             Error::Bug(_) => vec!["this is a bug in idtok; please report it with the output of `-vv`".into()],
             _ => Vec::new(),
         }

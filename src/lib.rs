@@ -14,3 +14,4 @@ pub mod run;
 pub mod settings;
 pub mod sources;
 pub mod token;
+pub mod verify;

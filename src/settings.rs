@@ -146,6 +146,17 @@ pub const DEFAULT_STS_TOKEN_URL: &str = "https://sts.{universe}/v1/token";
 /// gcloud's OAuth client id: the audience `gcloud auth print-identity-token` uses when none is given.
 pub const GCLOUD_CLIENT_ID: &str = "32555940559.apps.googleusercontent.com";
 
+/// The key set (JWKS) of the RS256 ID tokens Google signs; `decode --verify` uses it by default for RS256.
+/// <https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken>
+pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+/// The key set (JWKS) of Identity-Aware Proxy's ES256 assertions; the default for ES256.
+/// <https://cloud.google.com/iap/docs/signed-headers-howto>
+pub const IAP_JWKS_URL: &str = "https://www.gstatic.com/iap/verify/public_key-jwk";
+/// The `iss` of Google's ID tokens: both spellings occur.
+pub const GOOGLE_ISSUERS: [&str; 2] = ["accounts.google.com", "https://accounts.google.com"];
+/// The `iss` of IAP's signed headers (`x-goog-iap-jwt-assertion`).
+pub const IAP_ISSUER: &str = "https://cloud.google.com/iap";
+
 #[cfg(test)]
 mod tests {
     use super::*;

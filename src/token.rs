@@ -52,6 +52,8 @@ pub enum TokenError {
     Base64(&'static str),
     Json(&'static str),
     NotObject(&'static str),
+    /// The input is larger than this many bytes: no token is.
+    TooLarge(usize),
 }
 
 impl fmt::Display for TokenError {
@@ -73,6 +75,10 @@ impl fmt::Display for TokenError {
             TokenError::NotObject(part) => {
                 write!(f, "malformed token: the {part} is not a JSON object")
             }
+            TokenError::TooLarge(limit) => write!(
+                f,
+                "the input is larger than {limit} bytes: that is not a token (an ID token is about 1 KiB)"
+            ),
         }
     }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod cache;
 mod chain;
+mod decode;
 mod external_account;
 mod faults;
 mod gcloud;
@@ -13,3 +14,4 @@ mod impersonate;
 mod metadata;
 mod print_identity_token;
 mod universe;
+mod verify;
