@@ -1,0 +1,79 @@
+//! Defects found in review: redirects that would carry a secret elsewhere, credential files without a size
+//! bound, `--timeout` around a credential executable, far-future expiry times, and path characters in a
+//! service account name.
+
+use httpmock::prelude::*;
+use serde_json::json;
+
+use crate::support::*;
+
+/// A token endpoint that redirects to another origin must not get the grant re-sent there: a 307 keeps the
+/// POST body (the signed assertion, or a refresh token and client secret), and the next origin may be plain
+/// http on another machine.
+#[test]
+fn token_endpoint_redirect_to_another_origin_is_not_followed() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let elsewhere = MockServer::start();
+    let token = google_id_token(GCLOUD_AUD, json!({}));
+    let redirect = server.mock(|when, then| {
+        when.method(POST).path("/token");
+        then.status(307)
+            .header("Location", elsewhere.url("/token"))
+            .body("");
+    });
+    let stolen = elsewhere.mock(|when, then| {
+        when.any_request();
+        then.status(200).json_body(json!({ "id_token": token }));
+    });
+    let key = env.write_json("key.json", &sa_key(&server.url("/token")));
+    let out = env
+        .cmd()
+        .args([
+            "print-identity-token",
+            "--no-cache",
+            "--credential-file-override",
+        ])
+        .arg(&key)
+        .assert()
+        .code(5);
+    let output = out.get_output();
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("idtok: error: "), "{stderr}");
+    assert!(stderr.contains("307"), "{stderr}");
+    assert!(stderr.contains(&elsewhere.url("/token")), "{stderr}");
+    redirect.assert();
+    assert_eq!(stolen.calls(), 0, "the grant was re-sent to another origin");
+}
+
+/// A redirect within the same origin (`/token` -> `/token/`) is still followed.
+#[test]
+fn token_endpoint_redirect_within_the_origin_is_followed() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token = google_id_token(GCLOUD_AUD, json!({}));
+    let redirect = server.mock(|when, then| {
+        when.method(POST).path("/token");
+        then.status(307).header("Location", "/token/").body("");
+    });
+    let target = server.mock(|when, then| {
+        when.method(POST)
+            .path("/token/")
+            .form_urlencoded_tuple_exists("assertion");
+        then.status(200).json_body(json!({ "id_token": token }));
+    });
+    let key = env.write_json("key.json", &sa_key(&server.url("/token")));
+    env.cmd()
+        .args([
+            "print-identity-token",
+            "--no-cache",
+            "--credential-file-override",
+        ])
+        .arg(&key)
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    redirect.assert();
+    target.assert();
+}
