@@ -2,6 +2,8 @@
 //! bound, `--timeout` around a credential executable, far-future expiry times, and path characters in a
 //! service account name.
 
+use std::time::Duration;
+
 use httpmock::prelude::*;
 use serde_json::json;
 
@@ -76,4 +78,26 @@ fn token_endpoint_redirect_within_the_origin_is_followed() {
         .stdout(format!("{token}\n"));
     redirect.assert();
     target.assert();
+}
+
+/// A credential file is read with a bound: no credential is megabytes long, and `/dev/zero` or a huge file
+/// must not be read into memory.
+#[test]
+fn oversized_credential_file_is_refused() {
+    let env = TestEnv::new();
+    let mut text = " ".repeat(2 << 20);
+    text.push_str(&sa_key("http://127.0.0.1:9/token").to_string());
+    let path = env.write("huge.json", text);
+    let out = env
+        .cmd()
+        .args(["print-identity-token", "--no-cache"])
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &path)
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(3);
+    let output = out.get_output();
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("huge.json"), "{stderr}");
+    assert!(stderr.contains("larger than"), "{stderr}");
 }
