@@ -2,7 +2,7 @@
 //! bound, `--timeout` around a credential executable, far-future expiry times, and path characters in a
 //! service account name.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use httpmock::prelude::*;
 use serde_json::json;
@@ -100,4 +100,38 @@ fn oversized_credential_file_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("huge.json"), "{stderr}");
     assert!(stderr.contains("larger than"), "{stderr}");
+}
+
+/// `--timeout` bounds the whole command, a credential executable included, even when the file's
+/// `timeout_millis` is longer.
+#[cfg(unix)]
+#[test]
+fn timeout_bounds_a_credential_executable() {
+    let env = TestEnv::new();
+    let file = json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": "http://127.0.0.1:9/v1/token",
+        "service_account_impersonation_url":
+            format!("http://127.0.0.1:9/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken"),
+        "credential_source": {"executable": {"command": "/bin/sleep 15", "timeout_millis": 60000}},
+    });
+    let path = env.write_json("wif.json", &file);
+    let started = Instant::now();
+    let out = env
+        .cmd()
+        .args(["print-identity-token", "--no-cache", "--timeout", "1"])
+        .arg("--credential-file-override")
+        .arg(&path)
+        .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(5);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    let output = out.get_output();
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--timeout"), "{stderr}");
 }
