@@ -24,7 +24,14 @@ pub fn emit(bytes: &[u8]) -> Result<()> {
 
 /// RFC 3339 in UTC, to the second.
 pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    use std::fmt::Write as _;
+    // humantime answers years past 9999 with fmt::Error, which `to_string` would turn into a panic; a token's
+    // `exp` can say anything, so clamp to the last second RFC 3339 can write.
+    let mut out = String::new();
+    match write!(out, "{}", humantime::format_rfc3339_seconds(t)) {
+        Ok(()) => out,
+        Err(_) => "9999-12-31T23:59:59Z".to_string(),
+    }
 }
 
 /// A token as the `-o` mode asks.
@@ -53,5 +60,18 @@ pub fn render_token(token: &IdToken, mode: OutputMode, now: SystemTime) -> Strin
             });
             format!("{object}\n")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn rfc3339_never_panics() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let far = UNIX_EPOCH + Duration::from_secs(999_999_999_999);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59Z");
     }
 }

@@ -5,9 +5,11 @@
 use std::time::{Duration, Instant};
 
 use httpmock::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
+
+const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
 
 /// A token endpoint that redirects to another origin must not get the grant re-sent there: a 307 keeps the
 /// POST body (the signed assertion, or a refresh token and client secret), and the next origin may be plain
@@ -134,4 +136,27 @@ fn timeout_bounds_a_credential_executable() {
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--timeout"), "{stderr}");
+}
+
+/// A token whose `exp` lies past the year 9999 (RFC 3339 has four-digit years) is printed, not a panic.
+#[test]
+fn json_output_survives_a_far_future_expiry() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token = google_id_token("aud", json!({"exp": 999_999_999_999u64}));
+    server.mock(|when, then| {
+        when.path(IDENTITY);
+        then.status(200).body(&token);
+    });
+    let out = env
+        .cmd()
+        .env("GCE_METADATA_HOST", server.address().to_string())
+        .args(["metadata", "--audience", "aud", "--no-cache", "-o", "json"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["token"], token);
+    assert!(v["expires_in"].as_i64().unwrap() > 900_000_000_000);
+    // RFC 3339 cannot write the year 33658: the last second it can write stands in.
+    assert_eq!(v["expires_at"], "9999-12-31T23:59:59Z");
 }
