@@ -160,3 +160,28 @@ fn json_output_survives_a_far_future_expiry() {
     // RFC 3339 cannot write the year 33658: the last second it can write stands in.
     assert_eq!(v["expires_at"], "9999-12-31T23:59:59Z");
 }
+
+/// `--service-account` is one path segment: a `?`, `#` or `/` in it is percent-encoded, never a way to
+/// another metadata path or into the query.
+#[test]
+fn metadata_service_account_is_one_path_segment() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token = google_id_token("aud", json!({}));
+    let mock = server.mock(|when, then| {
+        when.path_matches(
+            r"^/computeMetadata/v1/instance/service-accounts/a%3Fb%23c%2F\.\.%2Fd@x/identity$",
+        )
+        .query_param("audience", "aud")
+        .query_param("format", "standard");
+        then.status(200).body(&token);
+    });
+    env.cmd()
+        .env("GCE_METADATA_HOST", server.address().to_string())
+        .args(["metadata", "--audience", "aud", "--no-cache"])
+        .args(["--service-account", "a?b#c/../d@x"])
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    mock.assert();
+}
