@@ -185,3 +185,38 @@ fn metadata_service_account_is_one_path_segment() {
         .stdout(format!("{token}\n"));
     mock.assert();
 }
+
+/// The target of generateIdToken is one path segment too: a `#` or `?` in `--service-account` must not cut
+/// `:generateIdToken` off the path and send the access token to another IAM method.
+#[test]
+fn impersonation_target_is_one_path_segment() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token = google_id_token("aud", json!({}));
+    let grant = server.mock(|when, then| {
+        when.method(POST).path("/token");
+        then.status(200)
+            .json_body(json!({"access_token": "ya29.caller", "expires_in": 3600}));
+    });
+    let iam = server.mock(|when, then| {
+        when.method(POST)
+            .path_matches(r"^/iam/v1/projects/-/serviceAccounts/t%23x%3Fy@p\.iam\.gserviceaccount\.com:generateIdToken$")
+            .header("Authorization", "Bearer ya29.caller");
+        then.status(200).json_body(json!({ "token": token }));
+    });
+    let key = env.write_json("key.json", &sa_key(&server.url("/token")));
+    env.cmd()
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+            server.url("/iam/"),
+        )
+        .args(["impersonate", "--no-cache", "--audience", "aud"])
+        .args(["--service-account", "t#x?y@p.iam.gserviceaccount.com"])
+        .arg("--credential-file-override")
+        .arg(&key)
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    grant.assert();
+    iam.assert();
+}
