@@ -47,6 +47,9 @@ pub struct ExecContext<'a> {
     pub impersonated_email: Option<&'a str>,
     pub allowed: bool,
     pub log: Log,
+    /// What is left of the command's `--timeout`: the executable gets no longer, whatever `timeout_millis`
+    /// says.
+    pub remaining: Duration,
 }
 
 impl Executable {
@@ -219,6 +222,7 @@ impl Executable {
             )
         });
         let started = Instant::now();
+        let limit = self.timeout.min(ctx.remaining);
         let mut child = command
             .spawn()
             .map_err(|e| fail(format!("cannot run the executable `{program}`: {e}")))?;
@@ -227,21 +231,28 @@ impl Executable {
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() >= self.timeout => {
+                Ok(None) if started.elapsed() >= limit => {
                     let _ = child.kill();
                     let _ = child.wait();
+                    let (which, hint) = if limit < self.timeout {
+                        (
+                            "the command's deadline (--timeout)",
+                            "raise the deadline with --timeout SECS (or IDTOK_TIMEOUT)",
+                        )
+                    } else {
+                        (
+                            "timeout_millis",
+                            "raise credential_source.executable.timeout_millis (at most 120000)",
+                        )
+                    };
                     return Err(Error::Unreachable {
                         endpoint: "credential executable",
                         url: program.to_string(),
                         reason: format!(
-                            "killed after {} ms without an answer (timeout_millis)",
-                            self.timeout.as_millis()
+                            "killed after {} ms without an answer ({which})",
+                            limit.as_millis()
                         ),
-                        hints: vec![
-                            "raise credential_source.executable.timeout_millis (at most 120000), or check \
-                             why the command hangs"
-                                .into(),
-                        ],
+                        hints: vec![format!("{hint}, or check why the command hangs")],
                     });
                 }
                 Ok(None) => tokio::time::sleep(Duration::from_millis(10)).await,

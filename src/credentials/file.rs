@@ -20,25 +20,31 @@ use crate::sources::http::require_secure;
 /// How deep `source_credentials` may nest (an impersonated file whose source is impersonated, ...).
 const MAX_DEPTH: usize = 3;
 
-/// Reads and loads a credential file. A missing or unreadable file is an error (exit 3).
+/// The largest credential file read: real ones are a few kilobytes, and `/dev/zero` must not fill memory.
+const MAX_FILE: u64 = 1 << 20;
+
+/// Reads and loads a credential file. A missing, unreadable or oversized file is an error (exit 3).
 pub fn load_path(origin: Origin, env: &Env) -> Result<Credential> {
-    let bytes = std::fs::read(origin.path()).map_err(|e| {
-        let problem = match e.kind() {
-            std::io::ErrorKind::NotFound => "the file does not exist".to_string(),
+    let problem = match crate::fsutil::read_limited(origin.path(), MAX_FILE) {
+        Ok(Some(bytes)) => return load_bytes(&bytes, &origin, env),
+        Ok(None) => "the file does not exist".to_string(),
+        Err(e) => match e.kind() {
             std::io::ErrorKind::PermissionDenied => {
                 "the file cannot be read (permission denied)".into()
             }
+            std::io::ErrorKind::InvalidData => {
+                format!("not a credential file (larger than {MAX_FILE} bytes)")
+            }
             _ => format!("the file cannot be read: {e}"),
-        };
-        let hint = match &origin {
-            Origin::File { named_by, .. } => Some(format!(
-                "point {named_by} at a readable credential file, or unset it"
-            )),
-            _ => None,
-        };
-        origin.invalid(problem, hint)
-    })?;
-    load_bytes(&bytes, &origin, env)
+        },
+    };
+    let hint = match &origin {
+        Origin::File { named_by, .. } => Some(format!(
+            "point {named_by} at a readable credential file, or unset it"
+        )),
+        _ => None,
+    };
+    Err(origin.invalid(problem, hint))
 }
 
 /// Loads a credential from its JSON.

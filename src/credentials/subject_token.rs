@@ -269,6 +269,7 @@ impl CredentialSource {
                         impersonated_email: f.impersonated_email,
                         allowed: f.allow_executables,
                         log: f.log,
+                        remaining: f.http.remaining(),
                     })
                     .await
             }

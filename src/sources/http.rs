@@ -89,7 +89,7 @@ impl Request {
     }
 }
 
-/// A response with a final status (2xx, 3xx, or a 4xx other than 408/429).
+/// A response with a final status (2xx, or a 4xx other than 408/429).
 pub struct Response {
     pub endpoint: &'static str,
     pub url: Url,
@@ -230,6 +230,9 @@ impl Http {
                     });
                     self.log
                         .debug(|| format_headers("response", response.headers.iter()));
+                    if status.is_redirection() {
+                        return Err(redirect_not_followed(request, &response));
+                    }
                     if !retryable(status) {
                         return Ok(response);
                     }
@@ -376,6 +379,26 @@ impl Http {
     }
 }
 
+/// A redirect that the policy stopped (another origin, or too many): final, naming where it pointed.
+fn redirect_not_followed(request: &Request, response: &Response) -> Error {
+    let location = response
+        .headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| response.url.join(v).ok())
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| "(no Location)".into());
+    Error::Failed {
+        endpoint: request.endpoint,
+        url: request.url.to_string(),
+        problem: format!(
+            "HTTP {} redirect to {location}, not followed: idtok follows redirects only within the same \
+             scheme, host and port (at most {MAX_REDIRECTS}); use the final URL",
+            response.status.as_u16()
+        ),
+    }
+}
+
 enum AttemptError {
     Transport(String),
     Final(Error),
@@ -447,9 +470,30 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// Redirects are followed only within the origin (scheme, host and port) of the request, at most
+/// `MAX_REDIRECTS` times. A 307 or 308 re-sends the body (a signed assertion, a refresh token, a subject
+/// token) and custom headers: to another origin that could be plain http on another machine, which
+/// `require_secure` would have refused. Google's token, IAM and STS endpoints do not redirect.
+const MAX_REDIRECTS: usize = 5;
+
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 fn build_client(route: Route, ssl_cert_file: Option<&Path>) -> Result<Client> {
     let mut builder = Client::builder()
         .http1_only()
+        .redirect(redirect_policy())
         .user_agent(concat!("idtok/", env!("CARGO_PKG_VERSION")));
     match route {
         Route::Api => {

@@ -52,12 +52,17 @@ pub async fn generate_id_token(
     req: &GenerateIdToken<'_>,
     access_token: &Secret,
 ) -> Result<Secret> {
-    let url = format!(
-        "{}/v1/projects/-/serviceAccounts/{}:generateIdToken",
-        req.base.trim_end_matches('/'),
-        req.target
-    );
-    let url = parse_url(&url, "the IAM Credentials endpoint")?;
+    // The target is one percent-encoded segment: a `?` or `#` in it must not cut the method off the path.
+    let mut url = parse_url(req.base, "the IAM Credentials endpoint")?;
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend([
+            "v1",
+            "projects",
+            "-",
+            "serviceAccounts",
+            &format!("{}:generateIdToken", req.target),
+        ]);
+    }
     require_secure(&url, "an access token", env.metadata_host())?;
     let delegates: Vec<String> = req.delegates.iter().map(|d| delegate_resource(d)).collect();
     let mut body = json!({ "audience": req.audience, "includeEmail": req.include_email });

@@ -27,7 +27,12 @@ pub struct IdentityRequest<'a> {
 
 /// `GET .../service-accounts/{sa}/identity?audience=...&format=...[&licenses=TRUE]`.
 pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Result<IdToken> {
-    let path = format!("instance/service-accounts/{}/identity", req.service_account);
+    let path = [
+        "instance",
+        "service-accounts",
+        req.service_account,
+        "identity",
+    ];
     let mut query = vec![("audience", req.audience), ("format", req.format.as_str())];
     if req.licenses {
         query.push(("licenses", "TRUE"));
@@ -51,24 +56,26 @@ pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Resu
 /// An access token of the instance's service account, and its email, for an impersonation that starts
 /// from the metadata server.
 pub async fn access_token(http: &Http, env: &Env, service_account: &str) -> Result<Secret> {
-    let path = format!("instance/service-accounts/{service_account}/token");
+    let path = ["instance", "service-accounts", service_account, "token"];
     let response = get(http, env, &path, &[], service_account).await?;
     response.json_field("access_token")
 }
 
 /// The email of the instance's service account.
 pub async fn email(http: &Http, env: &Env, service_account: &str) -> Result<String> {
-    let path = format!("instance/service-accounts/{service_account}/email");
+    let path = ["instance", "service-accounts", service_account, "email"];
     let response = get(http, env, &path, &[], service_account).await?;
     Ok(response.body.trim().to_string())
 }
 
 /// Where the metadata server is: the host the user named, else `metadata.google.internal` and, only when
-/// that name does not resolve, the fallback IP, tried once.
+/// that name does not resolve, the fallback IP, tried once. `path` is a list of segments below
+/// `/computeMetadata/v1/`, each percent-encoded, so that a `/`, `?` or `#` in a service account name cannot
+/// reach another path.
 async fn get(
     http: &Http,
     env: &Env,
-    path: &str,
+    path: &[&str],
     query: &[(&str, &str)],
     service_account: &str,
 ) -> Result<Response> {
@@ -92,11 +99,15 @@ async fn get(
             (ip.to_string(), Route::MetadataFallback)
         }
     };
-    let base = format!("http://{host}/computeMetadata/v1/{path}");
-    let mut url = Url::parse(&base).map_err(|_| Error::Unsupported {
+    let base = format!("http://{host}/computeMetadata/v1");
+    let invalid = || Error::Unsupported {
         what: format!("the metadata server address `{host}` is not a valid host[:port]"),
         hint: Some("set GCE_METADATA_HOST to host[:port], for example 127.0.0.1:8080".into()),
-    })?;
+    };
+    let mut url = Url::parse(&base).map_err(|_| invalid())?;
+    url.path_segments_mut()
+        .map_err(|()| invalid())?
+        .extend(path);
     if !query.is_empty() {
         url.query_pairs_mut().extend_pairs(query);
     }

@@ -10,6 +10,7 @@ mod external_account;
 mod faults;
 mod gcloud;
 mod generated;
+mod hardening;
 mod impersonate;
 mod metadata;
 mod print_identity_token;
