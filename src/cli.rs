@@ -51,6 +51,22 @@ pub enum Command {
     Man { command: Option<String> },
 }
 
+const METADATA_ENV: &str = "\
+Environment:
+  GCE_METADATA_HOST  the metadata server's host[:port] (default metadata.google.internal)
+  GCE_METADATA_ROOT  the same, used when GCE_METADATA_HOST is unset
+  GCE_METADATA_IP    tried once when the default name does not resolve (default 169.254.169.254)";
+
+const CHAIN_ENV: &str = "\
+Credentials, the first found:
+  1. --credential-file-override (CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE)
+  2. GOOGLE_APPLICATION_CREDENTIALS
+  3. the gcloud account: ACCOUNT (print-identity-token), CLOUDSDK_CORE_ACCOUNT, or the configuration's
+  4. application_default_credentials.json (gcloud's directory: CLOUDSDK_CONFIG, ~/.config/gcloud)
+  5. the metadata server (GCE_METADATA_HOST)
+Endpoints: CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS, CLOUDSDK_AUTH_TOKEN_HOST,
+  GOOGLE_CLOUD_UNIVERSE_DOMAIN";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputMode {
     /// The token and a newline.
@@ -117,6 +133,7 @@ pub struct CredentialOptions {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = METADATA_ENV)]
 pub struct MetadataArgs {
     /// The audience (`aud`) of the token: the receiving service's URL or client id.
     #[arg(long, visible_alias = "audiences", value_name = "AUD")]
@@ -139,6 +156,7 @@ pub struct MetadataArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = CHAIN_ENV)]
 pub struct ImpersonateArgs {
     /// The service account whose ID token to print.
     #[arg(long, value_name = "EMAIL")]
@@ -168,6 +186,7 @@ pub struct ImpersonateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = CHAIN_ENV)]
 pub struct PrintIdentityTokenArgs {
     /// The gcloud account (email) whose credentials to use.
     #[arg(value_name = "ACCOUNT")]

@@ -132,7 +132,11 @@ impl Executable {
         let text = if output.trim().is_empty() {
             // An executable may write its response only to the output file.
             match &self.output_file {
-                Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+                Some(path) => crate::fsutil::read_limited(path, MAX_OUTPUT)
+                    .ok()
+                    .flatten()
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .unwrap_or_default(),
                 None => String::new(),
             }
         } else {

@@ -315,22 +315,24 @@ impl Http {
             Body::Form(fields) => builder.form(fields),
             Body::Json(value) => builder.json(value),
         };
-        self.log.debug(|| {
-            let shown = request.headers.iter().map(|(name, value)| {
-                // Only headers known to carry no secret are shown whole: a credential file's custom
-                // headers or an IMDSv2 session token must not reach the trace.
-                let value = if SAFE_HEADERS
-                    .iter()
-                    .any(|safe| name.eq_ignore_ascii_case(safe))
-                {
-                    value.expose().to_string()
-                } else {
-                    value.redacted()
-                };
-                format!("{name}: {value}")
+        if !request.headers.is_empty() {
+            self.log.debug(|| {
+                let shown = request.headers.iter().map(|(name, value)| {
+                    // Only headers known to carry no secret are shown whole: a credential file's custom
+                    // headers or an IMDSv2 session token must not reach the trace.
+                    let value = if SAFE_HEADERS
+                        .iter()
+                        .any(|safe| name.eq_ignore_ascii_case(safe))
+                    {
+                        value.expose().to_string()
+                    } else {
+                        value.redacted()
+                    };
+                    format!("{name}: {value}")
+                });
+                format!("request headers: {}", shown.collect::<Vec<_>>().join(", "))
             });
-            format!("request headers: {}", shown.collect::<Vec<_>>().join(", "))
-        });
+        }
         let mut response = builder.send().await.map_err(|e| {
             if is_not_http(&e) {
                 // Not a transient failure: a server that does not speak HTTP will not start on a retry.

@@ -15,6 +15,9 @@ use crate::token::{IdToken, Secret};
 const ENDPOINT: &str = "metadata server";
 /// How long the name of the metadata server may take to resolve before idtok calls it unresolvable.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The same for `metadata.google.internal`: on Google Cloud the metadata server itself answers the lookup at
+/// once, and off it the fallback IP is tried anyway, so idtok does not wait long (SPEC 2.1: fail fast).
+const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// What to ask the identity endpoint for.
 #[derive(Debug, Clone)]
@@ -85,12 +88,23 @@ async fn get(
             log.info(|| {
                 format!("metadata server: {host} (from GCE_METADATA_HOST/GCE_METADATA_ROOT)")
             });
-            if !resolves(http, host).await {
+            if host.contains('/') || host.contains('?') || host.contains('#') {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "GCE_METADATA_HOST/GCE_METADATA_ROOT `{host}` is not a host[:port] (no scheme or path)"
+                    ),
+                    hint: Some(
+                        "set it to host[:port], for example GCE_METADATA_HOST=127.0.0.1:8080"
+                            .into(),
+                    ),
+                });
+            }
+            if !resolves(http, host, RESOLVE_TIMEOUT).await {
                 return Err(unresolvable(host, true));
             }
             (host.to_string(), Route::Metadata)
         }
-        None if resolves(http, DEFAULT_METADATA_HOST).await => {
+        None if resolves(http, DEFAULT_METADATA_HOST, DEFAULT_RESOLVE_TIMEOUT).await => {
             (DEFAULT_METADATA_HOST.to_string(), Route::Metadata)
         }
         None => {
@@ -167,8 +181,8 @@ async fn get(
     }
 }
 
-/// Whether the name resolves, within both RESOLVE_TIMEOUT and what is left of `--timeout`.
-async fn resolves(http: &Http, host_port: &str) -> bool {
+/// Whether the name resolves, within both `limit` and what is left of `--timeout`.
+async fn resolves(http: &Http, host_port: &str, limit: Duration) -> bool {
     let with_port = if host_port.starts_with('[') {
         if host_port.contains("]:") {
             host_port.to_string()
@@ -182,7 +196,7 @@ async fn resolves(http: &Http, host_port: &str) -> bool {
     } else {
         format!("{host_port}:80")
     };
-    let limit = RESOLVE_TIMEOUT.min(http.remaining());
+    let limit = limit.min(http.remaining());
     match tokio::time::timeout(limit, tokio::net::lookup_host(with_port)).await {
         Ok(Ok(mut addrs)) => addrs.next().is_some(),
         _ => false,

@@ -485,3 +485,16 @@ fn a_closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_metadata_host_with_a_scheme_is_a_configuration_error() {
+    let env = TestEnv::new();
+    env.cmd()
+        .env("GCE_METADATA_HOST", "http://127.0.0.1:9")
+        .args(["metadata", "--audience", "a"])
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::contains("is not a host[:port]"))
+        .stderr(predicate::str::contains("hint: set it to host[:port]"));
+}
