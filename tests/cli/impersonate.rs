@@ -394,23 +394,26 @@ fn unknown_target_is_exit_4() {
 #[test]
 fn no_credentials_at_all_is_exit_3_with_hints() {
     let env = TestEnv::new();
-    env.cmd()
-        .args([
-            "impersonate",
-            "--service-account",
-            TARGET,
-            "--audience",
-            AUD,
-        ])
-        .assert()
-        .code(3)
-        .stdout("")
-        .stderr(predicate::str::contains(
-            "idtok: error: no credentials found",
-        ))
-        .stderr(predicate::str::contains("gcloud auth login"))
-        .stderr(predicate::str::contains(
-            "gcloud auth application-default login",
-        ))
-        .stderr(predicate::str::contains("GOOGLE_APPLICATION_CREDENTIALS"));
+    // In a private network namespace: metadata.google.internal fails to resolve without a DNS query.
+    let Some(mut cmd) = env.cmd_in_private_network("") else {
+        return;
+    };
+    cmd.args([
+        "impersonate",
+        "--service-account",
+        TARGET,
+        "--audience",
+        AUD,
+    ])
+    .assert()
+    .code(3)
+    .stdout("")
+    .stderr(predicate::str::contains(
+        "idtok: error: no credentials found",
+    ))
+    .stderr(predicate::str::contains("gcloud auth login"))
+    .stderr(predicate::str::contains(
+        "gcloud auth application-default login",
+    ))
+    .stderr(predicate::str::contains("GOOGLE_APPLICATION_CREDENTIALS"));
 }

@@ -152,31 +152,48 @@ fn gce_metadata_host_wins_over_root() {
     mock.assert();
 }
 
+// The next three tests need names that do not resolve. They run the binary in a private network namespace
+// (loopback only), so that the lookup fails there and no DNS query leaves the machine.
+
 #[test]
 fn falls_back_to_gce_metadata_ip_when_the_name_does_not_resolve() {
     // metadata.google.internal does not resolve off Google Cloud; GCE_METADATA_IP then gets one try.
     let env = TestEnv::new();
-    let server = MockServer::start();
-    let token = google_id_token("a", json!({}));
-    let mock = server.mock(|when, then| {
-        when.path(IDENTITY).header("Metadata-Flavor", "Google");
-        then.status(200).body(&token);
-    });
-    env.cmd()
-        .env("GCE_METADATA_IP", server.address().to_string())
-        .args(["metadata", "--audience", "a"])
+    let token = google_id_token("https://svc", json!({}));
+    let prelude = one_shot_server_prelude(env.path(), 8089, &token);
+    let Some(mut cmd) = env.cmd_in_private_network(&prelude) else {
+        return;
+    };
+    cmd.env("GCE_METADATA_IP", "127.0.0.1:8089")
+        .args(["metadata", "--audience", "https://svc"])
+        .timeout(Duration::from_secs(20))
         .assert()
         .success()
         .stdout(format!("{token}\n"));
-    mock.assert();
+    let request = std::fs::read_to_string(env.path().join("request.txt")).unwrap();
+    assert!(
+        request.starts_with(
+            "GET /computeMetadata/v1/instance/service-accounts/default/identity?audience=https%3A%2F%2Fsvc&format=standard HTTP/1.1\r\n"
+        ),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("\r\nmetadata-flavor: google\r\n"),
+        "{request}"
+    );
 }
 
 #[test]
 fn off_google_cloud_fails_fast_with_a_hint() {
     let env = TestEnv::new();
+    let Some(mut cmd) = env.cmd_in_private_network("") else {
+        return;
+    };
     let started = Instant::now();
-    env.cmd()
-        .args(["metadata", "--audience", "a"])
+    cmd.args(["metadata", "--audience", "a"])
+        .timeout(Duration::from_secs(20))
         .assert()
         .code(5)
         .stdout("")
@@ -184,8 +201,10 @@ fn off_google_cloud_fails_fast_with_a_hint() {
             "idtok: error: metadata server unreachable",
         ))
         .stderr(predicate::str::contains("hint: not on Google Cloud?"));
+    // SPEC 2.1: off Google Cloud, fail fast rather than wait out the 30 s default deadline. The bound is
+    // generous so that a loaded machine does not fail the test; bench/run.sh is where speed is measured.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(3),
         "took {:?}",
         started.elapsed()
     );
@@ -194,15 +213,23 @@ fn off_google_cloud_fails_fast_with_a_hint() {
 #[test]
 fn unresolvable_metadata_host_fails_fast_with_exit_5() {
     let env = TestEnv::new();
-    env.cmd()
-        .env("GCE_METADATA_HOST", "no-such-host.invalid")
+    let Some(mut cmd) = env.cmd_in_private_network("") else {
+        return;
+    };
+    let started = Instant::now();
+    cmd.env("GCE_METADATA_HOST", "no-such-host.invalid")
         .args(["metadata", "--audience", "a", "--timeout", "20"])
-        .timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(20))
         .assert()
         .code(5)
         .stdout("")
         .stderr(predicate::str::contains("does not resolve"))
         .stderr(predicate::str::contains("hint: GCE_METADATA_HOST"));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

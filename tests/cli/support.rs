@@ -374,3 +374,73 @@ pub fn verify_with_test_key(jwt: &str) -> (Value, Value) {
         .expect("the assertion's signature verifies with the test key");
     jwt_parts(jwt)
 }
+
+impl TestEnv {
+    /// The binary inside a fresh network namespace that has only a loopback interface: a name lookup there
+    /// (`metadata.google.internal`) fails at once, without a DNS query leaving the machine. `prelude` is
+    /// shell run first inside the namespace (to start a stand-in). `None` where namespaces cannot be made
+    /// (not root, no `unshare`/`ip`); CI runs as root and has both.
+    pub fn cmd_in_private_network(&self, prelude: &str) -> Option<Command> {
+        let usable = std::process::Command::new("unshare")
+            .args(["--net", "--", "ip", "link", "set", "lo", "up"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !usable {
+            eprintln!("skipped: cannot create a network namespace (needs root, unshare and ip)");
+            return None;
+        }
+        let idtok = self.cmd();
+        let mut cmd = Command::new("unshare");
+        cmd.env_clear();
+        for (key, value) in idtok.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        cmd.args(["--net", "--", "sh", "-c"])
+            .arg(format!(
+                "ip link set lo up || exit 99\n{prelude}\nexec \"$0\" \"$@\""
+            ))
+            .arg(assert_cmd::cargo::cargo_bin!("idtok"));
+        Some(cmd)
+    }
+}
+
+/// A one-shot HTTP stand-in written in Python (for a network namespace, where the test's own httpmock
+/// servers cannot be reached): it answers one request with `body`, writes the request's head to
+/// `<dir>/request.txt`, and touches `<dir>/ready` once it listens on 127.0.0.1:`port`.
+pub fn one_shot_server_prelude(dir: &Path, port: u16, body: &str) -> String {
+    let script = dir.join("one_shot.py");
+    std::fs::write(
+        &script,
+        format!(
+            r#"import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", {port}))
+s.listen(1)
+open(sys.argv[1] + "/ready", "w").close()
+s.settimeout(20)
+c, _ = s.accept()
+head = b""
+while b"\r\n\r\n" not in head:
+    chunk = c.recv(4096)
+    if not chunk:
+        break
+    head += chunk
+open(sys.argv[1] + "/request.txt", "wb").write(head)
+body = {body:?}.encode()
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/text\r\nMetadata-Flavor: Google\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+c.close()
+"#
+        ),
+    )
+    .unwrap();
+    format!(
+        "python3 {script} {dir} &\nfor i in $(seq 1 500); do [ -e {dir}/ready ] && break; sleep 0.01; done",
+        script = script.display(),
+        dir = dir.display()
+    )
+}
