@@ -88,7 +88,7 @@ impl AuthorizedUser {
         let mut token =
             IdToken::from_response(token.expose(), "authorized_user", self.account.clone())
                 .map_err(|e| Error::Failed {
-                    endpoint: "the OAuth2 token endpoint",
+                    endpoint: "OAuth2 token endpoint",
                     url: self.token_uri.to_string(),
                     problem: format!("the `id_token` is not a JWT ({e})"),
                 })?;

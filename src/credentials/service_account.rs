@@ -104,7 +104,7 @@ impl ServiceAccountKey {
             Some(self.client_email.clone()),
         )
         .map_err(|e| Error::Failed {
-            endpoint: "the OAuth2 token endpoint",
+            endpoint: "OAuth2 token endpoint",
             url: self.token_uri.to_string(),
             problem: format!("the `id_token` is not a JWT ({e})"),
         })

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::settings::Env;
 use crate::token::Secret;
 
-const ENDPOINT: &str = "the OAuth2 token endpoint";
+const ENDPOINT: &str = "OAuth2 token endpoint";
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// A grant to send. The secrets are only ever put in the form body.
