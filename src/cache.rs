@@ -94,9 +94,11 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// The cache of this environment; `None` when no directory can be found (no home, no `IDTOK_CACHE_DIR`).
+    /// The cache of this environment; `None` when no directory can be found (no home, no `IDTOK_CACHE_DIR`)
+    /// or the one found cannot be trusted (another user's, or writable by others: a warning says so).
     pub fn open(env: &Env, log: Log) -> Option<TokenCache> {
         match fsutil::cache_dir(env) {
+            Some(dir) if !fsutil::trusted_dirs(&[&dir], log) => None,
             Some(dir) => Some(TokenCache { dir, log }),
             None => {
                 log.info(|| {

@@ -1,10 +1,15 @@
 //! Private files on disk (the token cache, cached key sets): directories 0700 and files 0600 from the
 //! moment they exist, written atomically (temporary file, fsync, rename) so no reader sees a torn file.
+//!
+//! A cache directory that already exists is trusted only when this user owns it and no one else can write
+//! to it: in a shared one (`IDTOK_CACHE_DIR=/tmp/cache`), whoever created it first could have planted a
+//! token or a key set of their own.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::log::Log;
 use crate::settings::Env;
 
 /// `IDTOK_CACHE_DIR`, else the platform cache directory's `idtok/`.
@@ -26,12 +31,58 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// Writes `bytes` to `path` atomically, as a file of mode 0600.
+/// Why an existing directory cannot be trusted with cache entries, if it cannot: it belongs to another
+/// user, or others can write to it. A directory that does not exist (yet) is no reason: idtok creates it
+/// 0700, and checks again before it writes.
+#[cfg(unix)]
+pub fn untrusted_dir(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).ok().filter(|m| m.is_dir())?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Some(format!(
+            "it is owned by uid {}, not by you (uid {me}); use a directory of your own",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    (mode & 0o022 != 0).then(|| {
+        format!(
+            "it is writable by others (mode {mode:o}); make it private: chmod 700 {}",
+            dir.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+pub fn untrusted_dir(_dir: &Path) -> Option<String> {
+    None
+}
+
+/// Whether every one of `dirs` can be trusted; the first that cannot is named in a warning (always shown:
+/// a cache that is silently off would hide an attack).
+pub fn trusted_dirs(dirs: &[&Path], log: Log) -> bool {
+    for dir in dirs {
+        if let Some(why) = untrusted_dir(dir) {
+            log.warn(&format!(
+                "not using the cache directory {}: {why}",
+                dir.display()
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes `bytes` to `path` atomically, as a file of mode 0600, into a directory that can be trusted.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("no parent directory"))?;
     ensure_private_dir(dir)?;
+    if let Some(why) = untrusted_dir(dir) {
+        return Err(io::Error::other(why));
+    }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -695,7 +695,11 @@ pub async fn verify(jwt: &Jwt, options: &Options<'_>, env: &Env, log: Log) -> Re
             let fetcher = Fetcher {
                 http: &http,
                 url: &url,
-                cache: fsutil::cache_dir(env).map(|dir| cache_path(&dir, url.as_str())),
+                cache: fsutil::cache_dir(env).and_then(|dir| {
+                    let path = cache_path(&dir, url.as_str());
+                    let jwks = path.parent().unwrap_or(&dir);
+                    fsutil::trusted_dirs(&[&dir, jwks], log).then_some(path)
+                }),
                 log,
             };
             let (set, cached) = match fetcher.cached() {

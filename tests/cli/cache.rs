@@ -718,3 +718,85 @@ fn thirty_concurrent_runs_all_succeed_and_leave_a_readable_cache() {
     assert_no_token(&out.get_output().stderr, &token);
     assert_eq!(mock.calls(), calls, "the run after them is a hit");
 }
+
+/// A cache directory others can write to (a shared `IDTOK_CACHE_DIR` under /tmp) is not used at all: an
+/// entry planted there would hand a script someone else's token. The command still succeeds, with a fresh
+/// token and a warning.
+#[cfg(unix)]
+#[test]
+fn a_cache_directory_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token = google_id_token("a", json!({}));
+    let mock = serve(&server, &token);
+    let shared = env.path().join("shared");
+    metadata_cmd(&env, &server)
+        .env("IDTOK_CACHE_DIR", &shared)
+        .args(["--audience", "a"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // Someone else's token, planted under the key of this command.
+    let planted = google_id_token("a", json!({"email": "attacker@example.com"}));
+    let path = only_entry(&shared);
+    let mut entry: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    entry["token"] = json!(planted);
+    std::fs::write(&path, entry.to_string()).unwrap();
+    for mode in [0o777, 0o1777, 0o770] {
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+        metadata_cmd(&env, &server)
+            .env("IDTOK_CACHE_DIR", &shared)
+            .args(["--audience", "a"])
+            .assert()
+            .success()
+            .stdout(format!("{token}\n"))
+            .stderr(predicate::str::contains(format!(
+                "idtok: warning: not using the cache directory {}: it is writable by others",
+                shared.display()
+            )));
+    }
+    assert_eq!(mock.calls(), 4);
+    // Nothing was written there: the planted entry is still the one on disk.
+    let entry: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(entry["token"], planted.as_str());
+}
+
+/// A cache directory owned by another user is not used either (only checkable as root, who can chown).
+#[cfg(unix)]
+#[test]
+fn a_cache_directory_owned_by_someone_else_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let token = google_id_token("a", json!({}));
+    let mock = serve(&server, &token);
+    let shared = env.path().join("theirs");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let me = std::fs::metadata(env.path())
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    // Owned by someone else: as root, chown it away; otherwise a directory root owns is someone else's.
+    let dir = if me == 0 {
+        std::os::unix::fs::chown(&shared, Some(4242), Some(4242)).unwrap();
+        shared.clone()
+    } else {
+        std::path::PathBuf::from("/")
+    };
+    metadata_cmd(&env, &server)
+        .env("IDTOK_CACHE_DIR", &dir)
+        .args(["--audience", "a"])
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"))
+        .stderr(predicate::str::contains(format!(
+            "idtok: warning: not using the cache directory {}: it is owned by uid",
+            dir.display()
+        )));
+    assert_eq!(mock.calls(), 1);
+    assert!(all_files(&dir).iter().all(|f| !f.starts_with("token-")));
+}

@@ -981,3 +981,47 @@ fn a_self_signed_service_account_jwt_gets_a_pointer_to_its_keys() {
     .assert()
     .success();
 }
+
+/// A shared cache directory (`IDTOK_CACHE_DIR=/tmp/shared`) that others can write to: whoever got there first
+/// could have planted a key set of their own, so nothing in it is trusted, and a token signed with the
+/// planted key does not verify.
+#[cfg(unix)]
+#[test]
+fn a_key_set_planted_in_a_cache_directory_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let mock = serve_keys(&server, TEST_JWKS, Some(3600));
+    let url = server.url(CERTS);
+    let shared = env.path().join("shared");
+    std::fs::create_dir_all(shared.join("jwks")).unwrap();
+    let planted = json!({"url": url, "expires_at": now() + 3600, "body": OTHER_JWKS});
+    let digest = ring::digest::digest(&ring::digest::SHA256, url.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let entry = shared.join("jwks").join(format!("{hex}.json"));
+    std::fs::write(&entry, planted.to_string()).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(shared.join("jwks"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let forged = sign_rs256(
+        OTHER_KEY,
+        &json!({"alg": "RS256", "kid": "other-kid-2", "typ": "JWT"}),
+        &json!({"iss": "https://accounts.google.com", "aud": AUD, "sub": "1", "iat": now(), "exp": now() + 600}),
+    );
+    let mut cmd = verify_url(&env, &url, &forged, &["--audience", AUD]);
+    cmd.env("IDTOK_CACHE_DIR", &shared);
+    let stderr = assert_check_fails(&mut cmd, "key", &forged);
+    assert!(
+        stderr.contains("warning: not using the cache directory")
+            && stderr.contains("writable by others"),
+        "{stderr}"
+    );
+    // The real key set was fetched, and nothing was written into the untrusted directory.
+    assert_eq!(
+        mock.calls(),
+        2,
+        "one fetch, one refetch for the unknown kid"
+    );
+    let entry: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(entry["body"], OTHER_JWKS);
+}
