@@ -149,12 +149,14 @@ impl ExternalAccount {
     /// What identifies this credential in the token cache key (no secret in it).
     pub fn identity(&self) -> String {
         format!(
-            "external_account:{}:{}:{}:{}",
+            "external_account:{}:{}:{}:{}:{}",
             self.audience,
             self.token_url,
             self.service_account_impersonation_url
                 .as_deref()
                 .unwrap_or("-"),
+            // Where generateIdToken is called: the override, when set, wins over the URL's host.
+            self.iam_base.as_deref().unwrap_or("-"),
             self.credential_source.describe()
         )
     }

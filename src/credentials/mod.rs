@@ -116,7 +116,7 @@ impl Credential {
                 };
                 format!("metadata:{endpoint}:{}", c.service_account)
             }
-            Credential::ServiceAccount(c) => c.identity(),
+            Credential::ServiceAccount(c) => c.identity(env),
             Credential::AuthorizedUser(c) => c.identity(),
             Credential::Impersonated(c) => c.identity(env),
             Credential::ExternalAccount(c) => c.identity(),

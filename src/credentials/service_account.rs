@@ -70,13 +70,17 @@ impl ServiceAccountKey {
         })
     }
 
-    pub fn identity(&self) -> String {
+    pub fn identity(&self, env: &Env) -> String {
+        // The endpoint that mints: IAM Credentials outside googleapis.com, else the token endpoint.
+        let endpoint = match self.other_universe(env) {
+            Some(universe) => format!("iam={}", env.iam_base(Some(universe))),
+            None => format!("token_uri={}", self.token_uri),
+        };
         format!(
-            "service_account:{}:{}:{}:{}",
+            "service_account:{}:{}:{}:{endpoint}",
             self.client_email,
             self.private_key_id.as_deref().unwrap_or(""),
             self.key_digest,
-            self.token_uri
         )
     }
 

@@ -1186,3 +1186,41 @@ fn gcloud_account_logged_in_with_a_cred_file_is_federated() {
     sts.assert();
     iam.assert();
 }
+
+/// The token cache key covers where generateIdToken is called: CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS
+/// pointing elsewhere is a new token, not the one the other endpoint minted.
+#[test]
+fn the_cache_key_covers_the_iam_endpoint_override() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let other_iam = MockServer::start();
+    let subject = env.write("subject.jwt", SUBJECT);
+    let file = write_config(
+        &env,
+        &config(&server, json!({"file": subject.to_string_lossy()})),
+    );
+    let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
+    let token = sa_token();
+    let iam = iam_mock(&server, false, &token);
+    let other = iam_mock(&other_iam, false, &token);
+    for _ in 0..2 {
+        print_identity_token(&env, &file)
+            .assert()
+            .success()
+            .stdout(format!("{token}\n"));
+    }
+    assert_eq!(iam.calls(), 1, "the second run is a cache hit");
+    for _ in 0..2 {
+        print_identity_token(&env, &file)
+            .env(
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+                other_iam.base_url(),
+            )
+            .assert()
+            .success()
+            .stdout(format!("{token}\n"));
+    }
+    assert_eq!(other.calls(), 1, "the override is another key, then a hit");
+    assert_eq!(iam.calls(), 1);
+    assert_eq!(sts.calls(), 2);
+}

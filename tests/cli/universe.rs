@@ -355,3 +355,55 @@ fn federated_impersonation_calls_the_iam_host_of_the_files_universe() {
     sts.assert();
     access.assert();
 }
+
+/// The token cache key covers the endpoint that mints: a key outside googleapis.com that minted through one
+/// IAM Credentials endpoint does not get that token back when CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS
+/// names another, and a key that minted at its token_uri does not when GOOGLE_CLOUD_UNIVERSE_DOMAIN moves it
+/// to IAM.
+#[test]
+fn the_cache_key_covers_the_iam_endpoint_and_universe_of_a_key() {
+    let env = TestEnv::new();
+    let oauth = MockServer::start();
+    let (first, second) = (MockServer::start(), MockServer::start());
+    let token = google_id_token(AUD, json!({"email": SA_EMAIL}));
+    let token_endpoint = oauth.mock(|when, then| {
+        when.method(POST).path("/token");
+        then.status(200).json_body(json!({ "id_token": token }));
+    });
+    fn iam<'a>(server: &'a MockServer, token: &str) -> httpmock::Mock<'a> {
+        server.mock(|when, then| {
+            when.method(POST).path(format!(
+                "/v1/projects/-/serviceAccounts/{SA_EMAIL}:generateIdToken"
+            ));
+            then.status(200).json_body(json!({ "token": token }));
+        })
+    }
+    let (first_iam, second_iam) = (iam(&first, &token), iam(&second, &token));
+    let file = env.write_json("key.json", &universe_key(&oauth.url("/token"), None));
+    let run = |universe: Option<&str>, iam: &MockServer| {
+        let mut cmd = env.cmd();
+        if let Some(universe) = universe {
+            cmd.env("GOOGLE_CLOUD_UNIVERSE_DOMAIN", universe);
+        }
+        cmd.env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+            iam.base_url(),
+        )
+        .args(["print-identity-token", "--credential-file-override"])
+        .arg(&file)
+        .args(["--audiences", AUD])
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    };
+    run(None, &first);
+    run(None, &first);
+    assert_eq!(token_endpoint.calls(), 1, "the second run is a cache hit");
+    run(Some(UNIVERSE), &first);
+    assert_eq!(first_iam.calls(), 1, "another universe mints through IAM");
+    run(Some(UNIVERSE), &first);
+    assert_eq!(first_iam.calls(), 1, "and that token is cached");
+    run(Some(UNIVERSE), &second);
+    assert_eq!(second_iam.calls(), 1, "another IAM endpoint is another key");
+    assert_eq!(token_endpoint.calls(), 1);
+}
