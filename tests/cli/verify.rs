@@ -332,8 +332,11 @@ fn hs256_signed_with_the_public_key_is_refused() {
             assert!(stderr.contains("HMAC"), "{stderr}");
         }
     }
-    // Other algorithms, even ones a key set might list, are refused too.
-    for alg in ["RS512", "PS256", "ES384", "EdDSA"] {
+    // Other algorithms, even ones a key set might list, are refused too, and so are the accepted ones
+    // spelt in another case (RFC 7518 names are case-sensitive).
+    for alg in [
+        "RS512", "PS256", "ES384", "EdDSA", "rs256", "Rs256", "es256", "RS256 ",
+    ] {
         let t = format!(
             "{}.{}.c2ln",
             b64(json!({"alg": alg, "kid": TEST_KID}).to_string().as_bytes()),
@@ -354,6 +357,25 @@ fn a_key_of_the_wrong_type_is_refused() {
     let stderr = assert_check_fails(&mut verify_offline(&env, &t, &[]), "key", &t);
     assert!(
         stderr.contains("is an RSA key, but the token says ES256"),
+        "{stderr}"
+    );
+    // The other way round: an RS256 token whose kid names IAP's P-256 key.
+    let jwks = env.write("keys/es.jwks.json", ES256_JWKS);
+    let t = sign_rs256(
+        TEST_KEY,
+        &json!({"alg": "RS256", "kid": ES256_KID}),
+        &jwt_parts(&iap_token(json!({}))).1,
+    );
+    let stderr = assert_check_fails(
+        env.cmd()
+            .args(["decode", "--verify", "--jwks"])
+            .arg(&jwks)
+            .arg(&t),
+        "key",
+        &t,
+    );
+    assert!(
+        stderr.contains("is a P-256 (EC) key, but the token says RS256"),
         "{stderr}"
     );
 }
@@ -857,6 +879,29 @@ fn the_issuer_must_be_google_or_the_one_given() {
         "issuer",
         &google,
     );
+    // IAP's issuer is for ES256 assertions only, Google's for RS256 tokens only.
+    let iap_as_google = token(json!({"iss": "https://cloud.google.com/iap"}));
+    assert_check_fails(
+        &mut verify_offline(&env, &iap_as_google, &["--audience", AUD]),
+        "issuer",
+        &iap_as_google,
+    );
+    let jwks = env.write("keys/es.jwks.json", ES256_JWKS);
+    for iss in ["https://accounts.google.com", "accounts.google.com"] {
+        let google_as_iap = iap_token(json!({ "iss": iss }));
+        let stderr = assert_check_fails(
+            env.cmd()
+                .args(["decode", "--verify", "--jwks"])
+                .arg(&jwks)
+                .arg(&google_as_iap),
+            "issuer",
+            &google_as_iap,
+        );
+        assert!(
+            stderr.contains("expected `https://cloud.google.com/iap`"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -916,6 +961,67 @@ fn the_email_must_match_and_be_verified() {
     verify_offline(&env, &t, &["--email", SA, "--audience", AUD])
         .assert()
         .success();
+    // Google once sent email_verified as the string "true" (its tokeninfo endpoint still does), and
+    // Google's Java client reads the string too: "true" passes, any other string does not.
+    let string = token(json!({"email": SA, "email_verified": "true"}));
+    verify_offline(&env, &string, &["--email", SA, "--audience", AUD])
+        .assert()
+        .success();
+    for not_true in [json!("false"), json!("yes"), json!(1), json!(null)] {
+        let t = token(json!({"email": SA, "email_verified": not_true}));
+        let stderr = assert_check_fails(
+            &mut verify_offline(&env, &t, &["--email", SA, "--audience", AUD]),
+            "email",
+            &t,
+        );
+        assert!(stderr.contains("email_verified is not true"), "{stderr}");
+    }
+}
+
+#[test]
+fn time_claims_must_be_numbers_and_huge_ones_do_not_overflow() {
+    let env = TestEnv::new();
+    let t = now();
+    for (claims, check) in [
+        (json!({"exp": (t + 600).to_string()}), "expiry"),
+        (json!({"exp": -1}), "expiry"),
+        (json!({"exp": [t + 600]}), "expiry"),
+        (json!({"nbf": (t - 10).to_string()}), "not-before"),
+        (json!({"iat": true}), "issued-at"),
+    ] {
+        let bad = token(claims);
+        let stderr = assert_check_fails(
+            &mut verify_offline(&env, &bad, &["--audience", AUD]),
+            check,
+            &bad,
+        );
+        assert!(
+            stderr.contains("is not a number of seconds since 1970"),
+            "{stderr}"
+        );
+    }
+    // A fractional or far-future exp is a time like any other; nbf and iat far in the future are not
+    // forgiven by any skew short of u64::MAX, which must not overflow either.
+    for exp in [json!(t as f64 + 600.5), json!(u64::MAX), json!(1e300)] {
+        let ok = token(json!({ "exp": exp }));
+        verify_offline(&env, &ok, &["--audience", AUD])
+            .assert()
+            .success();
+    }
+    let future = token(json!({"nbf": u64::MAX}));
+    assert_check_fails(
+        &mut verify_offline(&env, &future, &["--audience", AUD]),
+        "not-before",
+        &future,
+    );
+    let skewed = token(json!({"exp": t - 7200, "iat": t - 10800}));
+    verify_offline(
+        &env,
+        &skewed,
+        &["--audience", AUD, "--clock-skew", &u64::MAX.to_string()],
+    )
+    .assert()
+    .success();
 }
 
 #[test]
