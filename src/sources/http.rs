@@ -27,6 +27,8 @@ const SAFE_HEADERS: [&str; 5] = [
     "User-Agent",
     "X-aws-ec2-metadata-token-ttl-seconds",
 ];
+/// The largest `SSL_CERT_FILE` read: a full CA bundle is a few hundred kilobytes.
+const MAX_CERT_FILE: u64 = 16 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -533,9 +535,17 @@ fn tls_config(ssl_cert_file: Option<&Path>) -> Result<rustls::ClientConfig> {
             hint: Some("SSL_CERT_FILE must name a PEM file of CA certificates; unset it to use the built-in roots".into()),
         }
         };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| bad(format!("cannot read certificates: {e}")))?;
-        for cert in certs {
+        // Read like a credential file: a FIFO is refused rather than waited on, and the size is bounded.
+        let pem = match crate::fsutil::read_regular_limited(path, MAX_CERT_FILE) {
+            Ok(Some(pem)) => pem,
+            Ok(None) => {
+                return Err(bad(
+                    "cannot read certificates: the file does not exist".into()
+                ));
+            }
+            Err(e) => return Err(bad(format!("cannot read certificates: {e}"))),
+        };
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
             roots
                 .add(cert)
