@@ -23,6 +23,12 @@ use crate::{decode, generate, output};
 pub async fn run(cli: Cli) -> Result<()> {
     let env = Env::from_process();
     let log = Log::new(cli.verbose);
+    if matches!(
+        cli.command,
+        Command::Metadata(_) | Command::Impersonate(_) | Command::PrintIdentityToken(_)
+    ) {
+        env.check_text()?;
+    }
     match cli.command {
         Command::Metadata(args) => metadata(args, &env, log).await,
         Command::Impersonate(args) => impersonate(args, &env, log).await,

@@ -156,3 +156,89 @@ fn a_fifo_as_ssl_cert_file_is_refused_not_waited_on() {
     let stderr = refused_as_not_regular(cmd, &certs);
     assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
 }
+
+/// A value that is not UTF-8, with a recognisable text part that must never be echoed.
+#[cfg(unix)]
+fn not_utf8() -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    std::ffi::OsString::from_vec(b"hidden-value-\xff:80".to_vec())
+}
+
+/// Checks exit 3 naming `var` and not echoing its value; returns stderr.
+fn refused_variable(out: assert_cmd::assert::Assert, var: &str) -> String {
+    let output = out.get_output();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(stderr.starts_with("idtok: error: "), "{stderr}");
+    assert!(stderr.contains(var), "{stderr}");
+    assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    assert!(!stderr.contains("hidden-value"), "{stderr}");
+    stderr
+}
+
+/// A `GCE_METADATA_IP` that cannot be read is an error, not the default `169.254.169.254`: the command
+/// stops before it sends anything, even to the metadata server it was given.
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_metadata_ip_is_exit_3_naming_the_variable() {
+    let env = TestEnv::new();
+    let server = httpmock::MockServer::start();
+    let token = google_id_token("a", json!({}));
+    let mock = server.mock(|when, then| {
+        when.any_request();
+        then.status(200).body(&token);
+    });
+    let out = env
+        .cmd()
+        .env("GCE_METADATA_HOST", server.address().to_string())
+        .env("GCE_METADATA_IP", not_utf8())
+        .args(["metadata", "--audience", "a", "--no-cache"])
+        .timeout(HUNG)
+        .assert();
+    refused_variable(out, "GCE_METADATA_IP");
+    assert_eq!(mock.calls(), 0);
+}
+
+/// A `GCE_METADATA_HOST` that cannot be read must not quietly become `metadata.google.internal` (run in a
+/// network namespace, so that the old behaviour's name lookup cannot leave the machine).
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_metadata_host_is_exit_3_not_the_default_server() {
+    let env = TestEnv::new();
+    let Some(mut cmd) = env.cmd_in_private_network("") else {
+        return;
+    };
+    let out = cmd
+        .env("GCE_METADATA_HOST", not_utf8())
+        .args(["metadata", "--audience", "a", "--no-cache"])
+        .timeout(HUNG)
+        .assert();
+    refused_variable(out, "GCE_METADATA_HOST");
+}
+
+/// The same for every text variable of the credential chain, such as the IAM endpoint override.
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_endpoint_override_is_exit_3_before_any_request() {
+    let env = TestEnv::new();
+    let server = httpmock::MockServer::start();
+    // A final refusal: even without the fix, nothing goes past the token endpoint to a default IAM host.
+    let any = server.mock(|when, then| {
+        when.any_request();
+        then.status(400)
+            .json_body(json!({"error": "invalid_grant"}));
+    });
+    let key = env.write_json("key.json", &sa_key(&server.url("/token")));
+    let out = env
+        .cmd()
+        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", not_utf8())
+        .args(["impersonate", "--no-cache", "--audience", "a"])
+        .args(["--service-account", TARGET])
+        .arg("--credential-file-override")
+        .arg(&key)
+        .timeout(HUNG)
+        .assert();
+    refused_variable(out, "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS");
+    assert_eq!(any.calls(), 0);
+}
