@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -179,10 +179,12 @@ fn parse_ini(text: &str) -> BTreeMap<String, String> {
 
 /// The credential JSON of `account` in `credentials.db` (table `credentials(account_id, value)`), or
 /// `None` when the database has no such account. A database that exists but cannot be read is exit 3.
+/// A locked database is waited on for a moment, never past the command's `deadline`.
 pub fn read_credential(
     db: &Path,
     account: &str,
     universe: Option<&str>,
+    deadline: Option<Instant>,
 ) -> Result<Option<Vec<u8>>> {
     let bad = |problem: String, hint: Option<String>| Error::CredentialFile {
         path: db.to_path_buf(),
@@ -202,7 +204,10 @@ pub fn read_credential(
     // Plain read-only: gcloud may be writing the database; SQLite's locking keeps the read consistent.
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| bad(describe(&e), None))?;
-    conn.busy_timeout(DB_BUSY_TIMEOUT)
+    let busy = deadline.map_or(DB_BUSY_TIMEOUT, |deadline| {
+        DB_BUSY_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()))
+    });
+    conn.busy_timeout(busy)
         .map_err(|e| bad(describe(&e), None))?;
     let mut ids = vec![account.to_string()];
     // Outside googleapis.com gcloud keys the account as `email#universe`.

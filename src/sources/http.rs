@@ -171,8 +171,18 @@ pub struct Http {
 
 impl Http {
     pub fn new(timeout: Duration, log: Log, ssl_cert_file: Option<std::path::PathBuf>) -> Http {
+        Http::until(Instant::now() + timeout, timeout, log, ssl_cert_file)
+    }
+
+    /// A client whose deadline was set earlier (when the command started, `timeout` before `deadline`).
+    pub fn until(
+        deadline: Instant,
+        timeout: Duration,
+        log: Log,
+        ssl_cert_file: Option<std::path::PathBuf>,
+    ) -> Http {
         Http {
-            deadline: Instant::now() + timeout,
+            deadline,
             timeout,
             log,
             ssl_cert_file,

@@ -242,3 +242,96 @@ fn a_non_utf8_endpoint_override_is_exit_3_before_any_request() {
     refused_variable(out, "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS");
     assert_eq!(any.calls(), 0);
 }
+
+/// `--timeout` starts with the command, not with its first request: time spent waiting for gcloud to let
+/// go of `credentials.db` counts. Here the database stays locked for 1.5 s, longer than `--timeout 0.5`
+/// (but shorter than the 2 s idtok would otherwise wait for gcloud): the command gives up on the lock
+/// instead of reading it late and then taking a fresh half second for the network.
+#[test]
+fn time_waiting_for_a_locked_credentials_db_counts_against_the_timeout() {
+    let env = TestEnv::new();
+    let server = httpmock::MockServer::start();
+    let token = google_id_token(GCLOUD_AUD, json!({}));
+    let grant = server.mock(|when, then| {
+        when.method(httpmock::Method::POST).path("/token");
+        then.status(200).json_body(json!({ "id_token": token }));
+    });
+    let db = env.credentials_db(&[("me@example.com", &sa_key(&server.url("/token")))]);
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        lock.execute_batch("COMMIT").unwrap();
+    });
+    let out = env
+        .cmd()
+        .args(["print-identity-token", "--no-cache", "--timeout", "0.5"])
+        .arg("me@example.com")
+        .timeout(HUNG)
+        .assert();
+    release.join().unwrap();
+    let output = out.get_output();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(stderr.contains("credentials.db"), "{stderr}");
+    assert!(stderr.contains("locked"), "{stderr}");
+    assert_eq!(grant.calls(), 0);
+}
+
+/// Every network step of an `external_account` credential (the subject-token URL, AWS IMDS, the STS
+/// exchange) runs inside the one deadline: a server that accepts and never answers ends in exit 5 within
+/// `--timeout`, whichever step it stands in for.
+#[test]
+fn a_hanging_federation_step_ends_within_the_timeout() {
+    use crate::faults::{Behaviour, RawServer, assert_fails_within};
+    let hang = RawServer::start(Behaviour::Hang);
+    let url = |path: &str| format!("http://{}{path}", hang.host());
+    let base = |source: serde_json::Value, token_url: String| {
+        json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": token_url,
+            "service_account_impersonation_url":
+                format!("http://127.0.0.1:9/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken"),
+            "credential_source": source,
+        })
+    };
+    let env = TestEnv::new();
+    let subject = env.write("subject", "eyJ.subject.sig");
+    let cases = [
+        (
+            "subject token URL",
+            base(
+                json!({"url": url("/token")}),
+                "http://127.0.0.1:9/v1/token".into(),
+            ),
+        ),
+        ("STS", base(json!({"file": subject}), url("/v1/token"))),
+        (
+            "AWS",
+            base(
+                json!({
+                    "environment_id": "aws1",
+                    "region_url": url("/latest/meta-data/placement/availability-zone"),
+                    "url": url("/latest/meta-data/iam/security-credentials"),
+                    "regional_cred_verification_url":
+                        "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+                    "imdsv2_session_token_url": url("/latest/api/token"),
+                }),
+                "http://127.0.0.1:9/v1/token".into(),
+            ),
+        ),
+    ];
+    for (step, file) in cases {
+        let path = env.write_json("wif.json", &file);
+        let mut cmd = env.cmd();
+        cmd.args(["print-identity-token", "--no-cache", "--timeout", "1"])
+            .arg("--credential-file-override")
+            .arg(&path);
+        let stderr = assert_fails_within(cmd, 5, Duration::from_millis(2500));
+        assert!(stderr.contains("--timeout"), "{step}: {stderr}");
+        assert!(stderr.contains(&hang.host()), "{step}: {stderr}");
+    }
+}
