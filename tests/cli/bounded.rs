@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::support::*;
 
+const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
+
 /// The longest any of these commands may run before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(15);
 
@@ -334,4 +336,93 @@ fn a_hanging_federation_step_ends_within_the_timeout() {
         assert!(stderr.contains("--timeout"), "{step}: {stderr}");
         assert!(stderr.contains(&hang.host()), "{step}: {stderr}");
     }
+}
+
+/// A 429 with `Retry-After: 1` is retried after the second the server asked for, not after the first
+/// 100 ms backoff step. Checked by the requests the server received at a point in time (a lower bound
+/// only: a loaded machine can only make the retry later).
+#[test]
+fn retry_after_on_429_is_honoured() {
+    let env = TestEnv::new();
+    let server = httpmock::MockServer::start();
+    let token = google_id_token("a", json!({}));
+    let mut limited = server.mock(|when, then| {
+        when.path(IDENTITY);
+        then.status(429)
+            .header("Retry-After", "1")
+            .body("rate limited");
+    });
+    let mut cmd = env.cmd();
+    cmd.env("GCE_METADATA_HOST", server.address().to_string())
+        .args([
+            "metadata",
+            "--audience",
+            "a",
+            "--no-cache",
+            "--timeout",
+            "10",
+            "-v",
+        ])
+        .timeout(HUNG);
+    let run = std::thread::spawn(move || cmd.output().unwrap());
+    let waiting = std::time::Instant::now();
+    while limited.calls() == 0 {
+        assert!(waiting.elapsed() < HUNG, "no request arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(limited.calls(), 1, "retried before Retry-After said");
+    limited.delete();
+    let ok = server.mock(|when, then| {
+        when.path(IDENTITY);
+        then.status(200).body(&token);
+    });
+    let output = run.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(output.stdout, format!("{token}\n").as_bytes());
+    assert!(stderr.contains("Retry-After"), "{stderr}");
+    ok.assert();
+}
+
+/// A `Retry-After` longer than what is left of `--timeout` is not waited out (the command could only fail
+/// at its deadline): the exponential backoff applies, so a recovery within the deadline is still taken.
+#[test]
+fn retry_after_beyond_the_deadline_falls_back_to_backoff() {
+    let env = TestEnv::new();
+    let server = httpmock::MockServer::start();
+    let token = google_id_token("a", json!({}));
+    let mut limited = server.mock(|when, then| {
+        when.path(IDENTITY);
+        then.status(503)
+            .header("Retry-After", "3600")
+            .body("unavailable");
+    });
+    let mut cmd = env.cmd();
+    cmd.env("GCE_METADATA_HOST", server.address().to_string())
+        .args([
+            "metadata",
+            "--audience",
+            "a",
+            "--no-cache",
+            "--timeout",
+            "10",
+        ])
+        .timeout(HUNG);
+    let run = std::thread::spawn(move || cmd.output().unwrap());
+    let waiting = std::time::Instant::now();
+    while limited.calls() == 0 {
+        assert!(waiting.elapsed() < HUNG, "no request arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    limited.delete();
+    let ok = server.mock(|when, then| {
+        when.path(IDENTITY);
+        then.status(200).body(&token);
+    });
+    let output = run.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(output.stdout, format!("{token}\n").as_bytes());
+    ok.assert();
 }
