@@ -115,6 +115,60 @@ pub fn read_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    read_open(file, max)
+}
+
+/// Like `read_limited`, for files that must be regular files (credentials, gcloud's configuration, subject
+/// tokens, certificates): a FIFO, a device, a socket or a directory is refused with
+/// `io::ErrorKind::InvalidInput` before a byte is read. The file is opened non-blocking, so that a FIFO
+/// nobody writes to cannot hang the command past its deadline (opening one for reading blocks until a
+/// writer comes).
+pub fn read_regular_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", describe_type(kind)),
+        ));
+    }
+    read_open(file, max)
+}
+
+/// What a file that is not a regular file is, in words.
+fn describe_type(kind: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO or pipe";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a plain file"
+    }
+}
+
+fn read_open(file: File, max: u64) -> io::Result<Option<Vec<u8>>> {
     // Sized from the file's length, so that a small file is read in one call.
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut bytes = Vec::with_capacity(len.min(max) as usize + 1);
@@ -154,6 +208,13 @@ mod tests {
         );
         assert!(read_limited(&path, 2).is_err());
         assert_eq!(read_limited(&dir.join("missing"), 2).unwrap(), None);
+        assert_eq!(read_regular_limited(&path, 3).unwrap().unwrap(), b"two");
+        assert_eq!(read_regular_limited(&dir.join("missing"), 2).unwrap(), None);
+        let refused = read_regular_limited(&dir, 2).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+        assert!(refused.to_string().contains("a directory"), "{refused}");
+        let refused = read_regular_limited(Path::new("/dev/null"), 2).unwrap_err();
+        assert!(refused.to_string().contains("a device"), "{refused}");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! The one `match` over commands.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::CommandFactory;
 use clap::error::ErrorKind;
@@ -21,12 +21,20 @@ use crate::token::IdToken;
 use crate::{decode, generate, output};
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // `--timeout` is the whole command's deadline: it starts now, before the credential chain is read.
+    let started = Instant::now();
     let env = Env::from_process();
     let log = Log::new(cli.verbose);
+    if matches!(
+        cli.command,
+        Command::Metadata(_) | Command::Impersonate(_) | Command::PrintIdentityToken(_)
+    ) {
+        env.check_text()?;
+    }
     match cli.command {
-        Command::Metadata(args) => metadata(args, &env, log).await,
-        Command::Impersonate(args) => impersonate(args, &env, log).await,
-        Command::PrintIdentityToken(args) => print_identity_token(args, &env, log).await,
+        Command::Metadata(args) => metadata(args, &env, log, started).await,
+        Command::Impersonate(args) => impersonate(args, &env, log, started).await,
+        Command::PrintIdentityToken(args) => print_identity_token(args, &env, log, started).await,
         Command::Decode(args) => decode::run(args, &env, log).await,
         Command::Completions { shell } => output::emit(&generate::completions(shell)),
         Command::Man { command } => output::emit(&generate::man(command.as_deref())?),
@@ -38,7 +46,7 @@ pub fn usage_error(message: impl std::fmt::Display) -> Error {
     Error::Usage(Cli::command().error(ErrorKind::ArgumentConflict, message))
 }
 
-async fn metadata(args: MetadataArgs, env: &Env, log: Log) -> Result<()> {
+async fn metadata(args: MetadataArgs, env: &Env, log: Log, started: Instant) -> Result<()> {
     if args.include_license && args.token_format != TokenFormat::Full {
         return Err(usage_error(
             "`--include-license` can only be specified when `--token-format=full`",
@@ -51,18 +59,28 @@ async fn metadata(args: MetadataArgs, env: &Env, log: Log) -> Result<()> {
         format: Some(args.token_format),
         licenses: args.include_license,
     };
-    let token = mint("metadata", &credential, &request, &args.token, env, log).await?;
+    let token = mint(
+        "metadata",
+        &credential,
+        &request,
+        &args.token,
+        env,
+        log,
+        started,
+    )
+    .await?;
     print_token(&token, &args.token)
 }
 
 /// `impersonate`: the chain's credential is the caller; generateIdToken on the target, directly.
-async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log) -> Result<()> {
+async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log, started: Instant) -> Result<()> {
     let mut env = env.clone();
     let found = chain::find(
         &ChainRequest {
             credential_file_override: args.credentials.credential_file_override.as_deref(),
             account: None,
             configuration: None,
+            deadline: Some(deadline(started, &args.token)),
         },
         &mut env,
         log,
@@ -83,12 +101,26 @@ async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log) -> Result<()> {
         licenses: false,
     };
     let credential = Credential::Impersonated(impersonation);
-    let token = mint("impersonate", &credential, &request, &args.token, env, log).await?;
+    let token = mint(
+        "impersonate",
+        &credential,
+        &request,
+        &args.token,
+        env,
+        log,
+        started,
+    )
+    .await?;
     print_token(&token, &args.token)
 }
 
 /// `print-identity-token`: gcloud's flags with gcloud's meaning, over every credential type.
-async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log) -> Result<()> {
+async fn print_identity_token(
+    args: PrintIdentityTokenArgs,
+    env: &Env,
+    log: Log,
+    started: Instant,
+) -> Result<()> {
     if args.include_license && args.token_format != Some(TokenFormat::Full) {
         return Err(usage_error(
             "`--include-license` can only be specified when `--token-format=full`",
@@ -103,6 +135,7 @@ async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log)
                 .configuration
                 .as_deref()
                 .filter(|c| !c.trim().is_empty()),
+            deadline: Some(deadline(started, &args.token)),
         },
         &mut env,
         log,
@@ -167,9 +200,15 @@ async fn print_identity_token(args: PrintIdentityTokenArgs, env: &Env, log: Log)
         &args.token,
         env,
         log,
+        started,
     )
     .await?;
     print_token(&token, &args.token)
+}
+
+/// The command's deadline: `--timeout` after it started.
+fn deadline(started: Instant, opts: &TokenOptions) -> Instant {
+    started + Duration::from_secs_f64(opts.timeout)
 }
 
 /// A token for `command` (the subcommand's name, part of the cache key): from the token cache when an entry
@@ -182,6 +221,7 @@ async fn mint(
     opts: &TokenOptions,
     env: &Env,
     log: Log,
+    started: Instant,
 ) -> Result<IdToken> {
     let cache = if opts.no_cache {
         log.info(|| "token cache off (--no-cache / IDTOK_NO_CACHE)".into());
@@ -197,7 +237,7 @@ async fn mint(
     {
         return Ok(token);
     }
-    let token = mint_fresh(credential, request, opts, env, log).await?;
+    let token = mint_fresh(credential, request, opts, env, log, started).await?;
     if let Some((cache, key)) = &cache {
         cache.store(key, &token);
     }
@@ -210,8 +250,10 @@ async fn mint_fresh(
     opts: &TokenOptions,
     env: &Env,
     log: Log,
+    started: Instant,
 ) -> Result<IdToken> {
-    let http = Http::new(
+    let http = Http::until(
+        deadline(started, opts),
         Duration::from_secs_f64(opts.timeout),
         log,
         env.ssl_cert_file.clone(),

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::error::{Error, Result};
 use crate::token::Secret;
 
 /// The environment variables idtok honours beyond those clap reads for flags.
@@ -41,7 +42,29 @@ pub struct Env {
     pub home: Option<PathBuf>,
     /// `AWS_*`: region and credentials for an `external_account` file with an `aws` source.
     pub aws: AwsEnv,
+    /// Text variables whose value is not UTF-8: read as unset above, refused by `check_text` (a
+    /// `GCE_METADATA_HOST` that cannot be read must not quietly become `metadata.google.internal`).
+    pub not_utf8: Vec<&'static str>,
 }
+
+/// The variables read as text (endpoints, names, keys); the others are paths and may be any bytes.
+const TEXT_VARS: [&str; 15] = [
+    "GCE_METADATA_HOST",
+    "GCE_METADATA_ROOT",
+    "GCE_METADATA_IP",
+    "CLOUDSDK_CORE_ACCOUNT",
+    "CLOUDSDK_ACTIVE_CONFIG_NAME",
+    "CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
+    "CLOUDSDK_AUTH_TOKEN_HOST",
+    "GOOGLE_CLOUD_UNIVERSE_DOMAIN",
+    "CLOUDSDK_CORE_UNIVERSE_DOMAIN",
+    "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
 
 impl Env {
     /// Reads the process environment. Empty values count as unset.
@@ -50,7 +73,8 @@ impl Env {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Env {
-        let text = |name: &str| {
+        let text = |name: &'static str| {
+            debug_assert!(TEXT_VARS.contains(&name), "{name} is not in TEXT_VARS");
             get(name)
                 .and_then(|v| v.into_string().ok())
                 .filter(|v| !v.trim().is_empty())
@@ -80,6 +104,29 @@ impl Env {
                 secret_access_key: text("AWS_SECRET_ACCESS_KEY").map(Secret::new),
                 session_token: text("AWS_SESSION_TOKEN").map(Secret::new),
             },
+            not_utf8: TEXT_VARS
+                .into_iter()
+                .filter(|name| get(name).is_some_and(|v| v.to_str().is_none()))
+                .collect(),
+        }
+    }
+
+    /// Refuses a text variable whose value is not UTF-8 (exit 3, naming the variable, never the value).
+    /// The token commands call this before anything else.
+    pub fn check_text(&self) -> Result<()> {
+        match self.not_utf8.as_slice() {
+            [] => Ok(()),
+            [name] => Err(Error::Unsupported {
+                what: format!("the environment variable {name} is not valid UTF-8"),
+                hint: Some(format!("set {name} to plain text, or unset it")),
+            }),
+            names => Err(Error::Unsupported {
+                what: format!(
+                    "the environment variables {} are not valid UTF-8",
+                    names.join(", ")
+                ),
+                hint: Some("set them to plain text, or unset them".into()),
+            }),
         }
     }
 
@@ -183,6 +230,27 @@ mod tests {
             Some("b:2")
         );
         assert_eq!(env(&[("GCE_METADATA_HOST", " ")]).metadata_host(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_text_variables_are_named_not_unset() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || OsString::from_vec(vec![b'h', 0xff, b'x']);
+        let e = Env::from_lookup(|name| match name {
+            "GCE_METADATA_HOST" | "AWS_SECRET_ACCESS_KEY" => Some(bad()),
+            // A path may be any bytes.
+            "GOOGLE_APPLICATION_CREDENTIALS" => Some(bad()),
+            _ => None,
+        });
+        assert_eq!(e.not_utf8, ["GCE_METADATA_HOST", "AWS_SECRET_ACCESS_KEY"]);
+        let message = e.check_text().unwrap_err().to_string();
+        assert!(
+            message.contains("GCE_METADATA_HOST, AWS_SECRET_ACCESS_KEY"),
+            "{message}"
+        );
+        assert!(e.google_application_credentials.is_some());
+        assert!(env(&[("GCE_METADATA_HOST", "a:1")]).check_text().is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!    answer).
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::gcloud::{self, Configuration};
 use super::metadata::MetadataCredential;
@@ -34,6 +35,8 @@ pub struct ChainRequest<'a> {
     pub account: Option<&'a str>,
     /// `--configuration` (clap also reads CLOUDSDK_ACTIVE_CONFIG_NAME).
     pub configuration: Option<&'a str>,
+    /// The command's deadline (`--timeout` from its start): bounds the wait for a locked `credentials.db`.
+    pub deadline: Option<Instant>,
 }
 
 /// The credential the chain found, and the active gcloud configuration (for `[auth]` properties).
@@ -133,7 +136,7 @@ pub fn find(req: &ChainRequest<'_>, env: &mut Env, log: Log) -> Result<Found> {
                 )
             });
             let stored = if file::exists(&db) {
-                gcloud::read_credential(&db, &account, universe)?
+                gcloud::read_credential(&db, &account, universe, req.deadline)?
             } else {
                 None
             };

@@ -132,7 +132,7 @@ impl Executable {
         let text = if output.trim().is_empty() {
             // An executable may write its response only to the output file.
             match &self.output_file {
-                Some(path) => crate::fsutil::read_limited(path, MAX_OUTPUT)
+                Some(path) => crate::fsutil::read_regular_limited(path, MAX_OUTPUT)
                     .ok()
                     .flatten()
                     .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
@@ -174,7 +174,7 @@ impl Executable {
     /// A successful, unexpired response in the output file, if there is one; anything else means running
     /// the executable (as google-auth does).
     fn cached(&self, path: &Path, log: Log) -> Option<Secret> {
-        let bytes = crate::fsutil::read_limited(path, MAX_OUTPUT).ok()??;
+        let bytes = crate::fsutil::read_regular_limited(path, MAX_OUTPUT).ok()??;
         let response: Value = serde_json::from_slice(&bytes).ok()?;
         // A cached response without an expiry is never trusted (google-auth treats it as expired).
         response.get("expiration_time").and_then(Value::as_i64)?;

@@ -25,7 +25,7 @@ const MAX_FILE: u64 = 1 << 20;
 
 /// Reads and loads a credential file. A missing, unreadable or oversized file is an error (exit 3).
 pub fn load_path(origin: Origin, env: &Env) -> Result<Credential> {
-    let problem = match crate::fsutil::read_limited(origin.path(), MAX_FILE) {
+    let problem = match crate::fsutil::read_regular_limited(origin.path(), MAX_FILE) {
         Ok(Some(bytes)) => return load_bytes(&bytes, &origin, env),
         Ok(None) => "the file does not exist".to_string(),
         Err(e) => match e.kind() {
@@ -35,6 +35,8 @@ pub fn load_path(origin: Origin, env: &Env) -> Result<Credential> {
             std::io::ErrorKind::InvalidData => {
                 format!("not a credential file (larger than {MAX_FILE} bytes)")
             }
+            // A FIFO, a device or a directory: `not a regular file (a FIFO or pipe)`.
+            std::io::ErrorKind::InvalidInput => e.to_string(),
             _ => format!("the file cannot be read: {e}"),
         },
     };

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -15,6 +15,15 @@ use crate::settings::Env;
 
 /// How long to wait for gcloud to finish writing `credentials.db`.
 const DB_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest configuration file read: gcloud writes a few hundred bytes.
+const MAX_CONFIG: u64 = 1 << 20;
+
+/// A configuration file's text, `Ok(None)` when it does not exist. A FIFO or a device is refused rather than
+/// waited on; invalid UTF-8 is replaced (gcloud writes ASCII).
+fn read_config_file(path: &Path) -> std::io::Result<Option<String>> {
+    Ok(crate::fsutil::read_regular_limited(path, MAX_CONFIG)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
 
 /// gcloud's configuration directory: `CLOUDSDK_CONFIG`, else `%APPDATA%\gcloud` on Windows, else
 /// `~/.config/gcloud`.
@@ -55,8 +64,8 @@ impl Configuration {
             ),
             None => {
                 let file = dir.join("active_config");
-                match std::fs::read_to_string(&file) {
-                    Ok(text) if !text.trim().is_empty() => {
+                match read_config_file(&file) {
+                    Ok(Some(text)) if !text.trim().is_empty() => {
                         (text.trim().to_string(), format!("{}", file.display()))
                     }
                     _ => ("default".to_string(), "the default".to_string()),
@@ -70,9 +79,9 @@ impl Configuration {
             });
         }
         let path = dir.join("configurations").join(format!("config_{name}"));
-        let properties = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_ini(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let properties = match read_config_file(&path) {
+            Ok(Some(text)) => parse_ini(&text),
+            Ok(None) => {
                 if explicit.is_some() {
                     return Err(Error::CredentialFile {
                         path,
@@ -170,20 +179,35 @@ fn parse_ini(text: &str) -> BTreeMap<String, String> {
 
 /// The credential JSON of `account` in `credentials.db` (table `credentials(account_id, value)`), or
 /// `None` when the database has no such account. A database that exists but cannot be read is exit 3.
+/// A locked database is waited on for a moment, never past the command's `deadline`.
 pub fn read_credential(
     db: &Path,
     account: &str,
     universe: Option<&str>,
+    deadline: Option<Instant>,
 ) -> Result<Option<Vec<u8>>> {
     let bad = |problem: String, hint: Option<String>| Error::CredentialFile {
         path: db.to_path_buf(),
         problem,
         hint,
     };
+    // SQLite opens the file blocking: a FIFO in its place would hang the command, so look first.
+    match std::fs::metadata(db) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(bad(
+                "not a regular file (gcloud's credentials.db is an SQLite database)".into(),
+                None,
+            ));
+        }
+        _ => {}
+    }
     // Plain read-only: gcloud may be writing the database; SQLite's locking keeps the read consistent.
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| bad(describe(&e), None))?;
-    conn.busy_timeout(DB_BUSY_TIMEOUT)
+    let busy = deadline.map_or(DB_BUSY_TIMEOUT, |deadline| {
+        DB_BUSY_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()))
+    });
+    conn.busy_timeout(busy)
         .map_err(|e| bad(describe(&e), None))?;
     let mut ids = vec![account.to_string()];
     // Outside googleapis.com gcloud keys the account as `email#universe`.

@@ -220,7 +220,7 @@ impl CredentialSource {
                         f.credential_file.display()
                     )),
                 };
-                let bytes = match crate::fsutil::read_limited(path, MAX_TOKEN) {
+                let bytes = match crate::fsutil::read_regular_limited(path, MAX_TOKEN) {
                     Ok(Some(bytes)) => bytes,
                     Ok(None) => {
                         return Err(unreadable("the subject token file does not exist".into()));

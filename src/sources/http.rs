@@ -1,6 +1,7 @@
 //! The one HTTP client of idtok: built lazily (a cache hit needs none), with the deadline of `--timeout`
 //! and the retry policy of SPEC.md section 4 for every endpoint: connect errors, 408, 429 and 5xx are
-//! retried with exponential backoff from 100 ms while time remains; other statuses are final.
+//! retried with exponential backoff from 100 ms while time remains; other statuses are final. A 429 or 503
+//! with `Retry-After: SECS` waits that long instead, when it fits in the time that remains.
 
 use std::cell::OnceCell;
 use std::net::IpAddr;
@@ -27,8 +28,12 @@ const SAFE_HEADERS: [&str; 5] = [
     "User-Agent",
     "X-aws-ec2-metadata-token-ttl-seconds",
 ];
+/// The largest `SSL_CERT_FILE` read: a full CA bundle is a few hundred kilobytes.
+const MAX_CERT_FILE: u64 = 16 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest `Retry-After` honoured; a longer one (or one past the deadline) gets the usual backoff.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -169,8 +174,18 @@ pub struct Http {
 
 impl Http {
     pub fn new(timeout: Duration, log: Log, ssl_cert_file: Option<std::path::PathBuf>) -> Http {
+        Http::until(Instant::now() + timeout, timeout, log, ssl_cert_file)
+    }
+
+    /// A client whose deadline was set earlier (when the command started, `timeout` before `deadline`).
+    pub fn until(
+        deadline: Instant,
+        timeout: Duration,
+        log: Log,
+        ssl_cert_file: Option<std::path::PathBuf>,
+    ) -> Http {
         Http {
-            deadline: Instant::now() + timeout,
+            deadline,
             timeout,
             log,
             ssl_cert_file,
@@ -216,7 +231,7 @@ impl Http {
             let started = Instant::now();
             let outcome = self.attempt(client, request, remaining).await;
             let elapsed = started.elapsed();
-            let retry_reason = match outcome {
+            let (retry_reason, delay) = match outcome {
                 Ok(response) => {
                     let status = response.status;
                     self.log.info(|| {
@@ -236,7 +251,10 @@ impl Http {
                     if !retryable(status) {
                         return Ok(response);
                     }
-                    if !retry || self.remaining() <= backoff {
+                    let retry_after = retry_after(&response)
+                        .filter(|wait| *wait <= MAX_RETRY_AFTER && *wait < self.remaining());
+                    let delay = retry_after.map_or(backoff, |wait| wait.max(backoff));
+                    if !retry || self.remaining() <= delay {
                         return Err(Error::Failed {
                             endpoint: request.endpoint,
                             url: request.url.to_string(),
@@ -248,7 +266,13 @@ impl Http {
                             ),
                         });
                     }
-                    format!("HTTP {}", status.as_u16())
+                    let reason = match retry_after {
+                        Some(wait) => {
+                            format!("HTTP {} (Retry-After: {})", status.as_u16(), wait.as_secs())
+                        }
+                        None => format!("HTTP {}", status.as_u16()),
+                    };
+                    (reason, delay)
                 }
                 Err(AttemptError::Final(e)) => return Err(e),
                 Err(AttemptError::Transport(reason)) => {
@@ -271,16 +295,12 @@ impl Http {
                             hints: Vec::new(),
                         });
                     }
-                    reason
+                    (reason, backoff)
                 }
             };
-            self.log.info(|| {
-                format!(
-                    "retrying in {} ms after {retry_reason}",
-                    backoff.as_millis()
-                )
-            });
-            tokio::time::sleep(backoff).await;
+            self.log
+                .info(|| format!("retrying in {} ms after {retry_reason}", delay.as_millis()));
+            tokio::time::sleep(delay).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
             attempt += 1;
         }
@@ -404,6 +424,26 @@ fn redirect_not_followed(request: &Request, response: &Response) -> Error {
 enum AttemptError {
     Transport(String),
     Final(Error),
+}
+
+/// The wait a 429 or 503 asks for with `Retry-After: SECS` (the HTTP-date form is not used by Google and
+/// gets the usual backoff).
+fn retry_after(response: &Response) -> Option<Duration> {
+    if response.status != StatusCode::TOO_MANY_REQUESTS
+        && response.status != StatusCode::SERVICE_UNAVAILABLE
+    {
+        return None;
+    }
+    let value = response
+        .headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -533,9 +573,17 @@ fn tls_config(ssl_cert_file: Option<&Path>) -> Result<rustls::ClientConfig> {
             hint: Some("SSL_CERT_FILE must name a PEM file of CA certificates; unset it to use the built-in roots".into()),
         }
         };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| bad(format!("cannot read certificates: {e}")))?;
-        for cert in certs {
+        // Read like a credential file: a FIFO is refused rather than waited on, and the size is bounded.
+        let pem = match crate::fsutil::read_regular_limited(path, MAX_CERT_FILE) {
+            Ok(Some(pem)) => pem,
+            Ok(None) => {
+                return Err(bad(
+                    "cannot read certificates: the file does not exist".into()
+                ));
+            }
+            Err(e) => return Err(bad(format!("cannot read certificates: {e}"))),
+        };
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
             roots
                 .add(cert)
@@ -606,6 +654,40 @@ mod tests {
         assert!(ok("http://metadata.google.internal/x"));
         assert!(!ok("http://oauth2.googleapis.com/token"));
         assert!(!ok("http://10.0.0.1/token"));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_on_429_and_503_only() {
+        let response = |status: u16, value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                reqwest::header::HeaderValue::from_str(value).unwrap(),
+            );
+            Response {
+                endpoint: "test",
+                url: Url::parse("http://127.0.0.1/").unwrap(),
+                status: StatusCode::from_u16(status).unwrap(),
+                body: String::new(),
+                headers,
+            }
+        };
+        assert_eq!(
+            retry_after(&response(429, "1")),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            retry_after(&response(503, " 7 ")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(retry_after(&response(500, "1")), None);
+        assert_eq!(retry_after(&response(429, "-1")), None);
+        assert_eq!(retry_after(&response(429, "1.5")), None);
+        assert_eq!(
+            retry_after(&response(429, "Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
+        assert_eq!(retry_after(&response(429, "99999999999999999999999")), None);
     }
 
     #[test]

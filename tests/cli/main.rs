@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bounded;
 mod cache;
 mod chain;
 mod decode;
