@@ -146,6 +146,80 @@ pub fn read_regular_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>
     read_open(file, max)
 }
 
+/// Like `read_regular_limited`, but a pipe or a character device (`<(vault read ...)`, `/dev/stdin`) is read
+/// too, without ever blocking past `deadline`: the file is opened non-blocking and polled, so a FIFO that no
+/// one writes to reads as empty at once, and a writer that never finishes ends in `io::ErrorKind::TimedOut`.
+/// Directories, sockets and block devices are refused with `io::ErrorKind::InvalidInput`.
+pub fn read_streamable_limited(
+    path: &Path,
+    max: u64,
+    deadline: Option<std::time::Instant>,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return read_open(file, max);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() || kind.is_char_device() {
+            return read_polling(file, max, deadline).map(Some);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({})", describe_type(kind)),
+    ))
+}
+
+/// Reads a non-blocking pipe or device to its end, waiting for data in short sleeps until `deadline`.
+#[cfg(unix)]
+fn read_polling(
+    mut file: File,
+    max: u64,
+    deadline: Option<std::time::Instant>,
+) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => {
+                bytes.extend_from_slice(&chunk[..n]);
+                if bytes.len() as u64 > max {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("larger than {max} bytes"),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "nothing more was written to it within --timeout",
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// What a file that is not a regular file is, in words.
 fn describe_type(kind: fs::FileType) -> &'static str {
     #[cfg(unix)]

@@ -90,7 +90,7 @@ pub fn find(req: &ChainRequest<'_>, env: &mut Env, log: Log) -> Result<Found> {
             path: path.to_path_buf(),
             named_by: "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
         };
-        return found(file::load_path(origin, env)?);
+        return found(file::load_path(origin, env, req.deadline)?);
     }
     pass(format!("{OVERRIDE}: not set"));
 
@@ -105,7 +105,7 @@ pub fn find(req: &ChainRequest<'_>, env: &mut Env, log: Log) -> Result<Found> {
                 path: path.clone(),
                 named_by: GAC,
             };
-            return found(file::load_path(origin, env)?);
+            return found(file::load_path(origin, env, req.deadline)?);
         }
         (None, _) => pass(format!("{GAC}: not set")),
     }
@@ -180,7 +180,7 @@ pub fn find(req: &ChainRequest<'_>, env: &mut Env, log: Log) -> Result<Found> {
             let path = dir.join(ADC_FILE);
             if file::exists(&path) {
                 log.info(|| format!("credential chain: using {}", path.display()));
-                return found(file::load_path(Origin::Adc { path }, env)?);
+                return found(file::load_path(Origin::Adc { path }, env, req.deadline)?);
             }
             pass(format!("{}: does not exist", path.display()));
         }

@@ -2,6 +2,7 @@
 //! naming the file and the field, never a value from the file.
 
 use std::path::Path;
+use std::time::Instant;
 
 use reqwest::Url;
 use serde_json::{Map, Value};
@@ -23,9 +24,13 @@ const MAX_DEPTH: usize = 3;
 /// The largest credential file read: real ones are a few kilobytes, and `/dev/zero` must not fill memory.
 const MAX_FILE: u64 = 1 << 20;
 
-/// Reads and loads a credential file. A missing, unreadable or oversized file is an error (exit 3).
-pub fn load_path(origin: Origin, env: &Env) -> Result<Credential> {
-    let problem = match crate::fsutil::read_regular_limited(origin.path(), MAX_FILE) {
+/// Reads and loads a credential file. A missing, unreadable, empty or oversized file is an error (exit 3).
+/// A pipe (`--credential-file-override <(vault read ...)`, `/dev/stdin`) is read too, within `deadline`.
+pub fn load_path(origin: Origin, env: &Env, deadline: Option<Instant>) -> Result<Credential> {
+    let problem = match crate::fsutil::read_streamable_limited(origin.path(), MAX_FILE, deadline) {
+        Ok(Some(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            "the file is empty".to_string()
+        }
         Ok(Some(bytes)) => return load_bytes(&bytes, &origin, env),
         Ok(None) => "the file does not exist".to_string(),
         Err(e) => match e.kind() {
@@ -35,8 +40,9 @@ pub fn load_path(origin: Origin, env: &Env) -> Result<Credential> {
             std::io::ErrorKind::InvalidData => {
                 format!("not a credential file (larger than {MAX_FILE} bytes)")
             }
-            // A FIFO, a device or a directory: `not a regular file (a FIFO or pipe)`.
+            // A directory, a socket: `not a regular file (a directory)`.
             std::io::ErrorKind::InvalidInput => e.to_string(),
+            std::io::ErrorKind::TimedOut => format!("a pipe or device: {e}"),
             _ => format!("the file cannot be read: {e}"),
         },
     };

@@ -1,5 +1,6 @@
-//! Everything a token command does is bounded: local files that are not regular files (a FIFO nobody writes
-//! to would block forever) are refused up front, and `--timeout` is one deadline for the whole command.
+//! Everything a token command does is bounded: a FIFO nobody writes to reads as empty at once, a pipe that
+//! never finishes gives up at the deadline, other files that are not regular files are refused up front,
+//! and `--timeout` is one deadline for the whole command.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,15 +42,29 @@ fn refused_as_not_regular(mut cmd: assert_cmd::Command, file: &Path) -> String {
     stderr
 }
 
+/// Runs a token command whose credential file is a FIFO nobody writes to: it reads as empty at once (exit 3
+/// naming the file), rather than waiting for a writer.
+fn empty_pipe_is_refused(mut cmd: assert_cmd::Command, file: &Path) -> String {
+    let out = cmd.timeout(HUNG).assert();
+    let output = out.get_output();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(stderr.starts_with("idtok: error: "), "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(stderr.contains("the file is empty"), "{stderr}");
+    stderr
+}
+
 #[cfg(unix)]
 #[test]
-fn a_fifo_as_google_application_credentials_is_refused_not_waited_on() {
+fn a_fifo_as_google_application_credentials_is_not_waited_on() {
     let env = TestEnv::new();
     let path = fifo(&env, "creds.json");
     let mut cmd = env.cmd();
     cmd.args(["print-identity-token", "--no-cache"])
         .env("GOOGLE_APPLICATION_CREDENTIALS", &path);
-    let stderr = refused_as_not_regular(cmd, &path);
+    let stderr = empty_pipe_is_refused(cmd, &path);
     assert!(
         stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"),
         "{stderr}"
@@ -58,7 +73,7 @@ fn a_fifo_as_google_application_credentials_is_refused_not_waited_on() {
 
 #[cfg(unix)]
 #[test]
-fn a_fifo_as_credential_file_override_is_refused_not_waited_on() {
+fn a_fifo_as_credential_file_override_is_not_waited_on() {
     let env = TestEnv::new();
     let path = fifo(&env, "creds.json");
     let mut cmd = env.cmd();
@@ -66,17 +81,82 @@ fn a_fifo_as_credential_file_override_is_refused_not_waited_on() {
         .args(["--service-account", "t@p.iam.gserviceaccount.com"])
         .arg("--credential-file-override")
         .arg(&path);
-    refused_as_not_regular(cmd, &path);
+    empty_pipe_is_refused(cmd, &path);
 }
 
 #[cfg(unix)]
 #[test]
-fn a_fifo_as_the_application_default_credentials_is_refused_not_waited_on() {
+fn a_fifo_as_the_application_default_credentials_is_not_waited_on() {
     let env = TestEnv::new();
     let path = fifo(&env, "gcloud/application_default_credentials.json");
     let mut cmd = env.cmd();
     cmd.args(["print-identity-token", "--no-cache"]);
-    refused_as_not_regular(cmd, &path);
+    empty_pipe_is_refused(cmd, &path);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_piped_in_as_the_credential_file_is_read() {
+    // `--credential-file-override <(vault read ...)` or `/dev/stdin`: the key never touches the disk.
+    let env = TestEnv::new();
+    let server = httpmock::MockServer::start();
+    let token = google_id_token("https://svc", json!({"email": SA_EMAIL}));
+    let mock = server.mock(|when, then| {
+        when.method(httpmock::Method::POST).path("/token");
+        then.status(200).json_body(json!({ "id_token": token }));
+    });
+    let key = sa_key(&server.url("/token")).to_string();
+    env.cmd()
+        .args([
+            "print-identity-token",
+            "--no-cache",
+            "--audiences",
+            "https://svc",
+        ])
+        .args(["--credential-file-override", "/dev/stdin"])
+        .write_stdin(key)
+        .timeout(HUNG)
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    mock.assert();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_pipe_whose_writer_never_finishes_ends_within_the_timeout() {
+    let env = TestEnv::new();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"))
+        .env_clear()
+        .env("HOME", env.home())
+        .env("CLOUDSDK_CONFIG", env.gcloud())
+        .env("IDTOK_CACHE_DIR", env.cache())
+        .env("GCE_METADATA_IP", "127.0.0.1:9")
+        .args(["print-identity-token", "--no-cache", "--timeout", "1"])
+        .args(["--credential-file-override", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Hold the pipe open without writing; the command must give up on its own.
+    let stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    let output = loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(started.elapsed() < HUNG, "idtok hung on a silent pipe");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr.contains("nothing more was written to it within --timeout"),
+        "{stderr}"
+    );
 }
 
 #[cfg(unix)]
@@ -127,7 +207,7 @@ fn a_fifo_as_the_subject_token_file_is_refused_not_waited_on() {
 /// A directory or a device is no credential file either; said as such, not as invalid JSON.
 #[cfg(unix)]
 #[test]
-fn a_directory_or_device_as_credential_file_is_refused() {
+fn a_directory_is_refused_and_dev_null_reads_as_empty() {
     let env = TestEnv::new();
     let dir = env.path().join("home");
     let mut cmd = env.cmd();
@@ -139,8 +219,7 @@ fn a_directory_or_device_as_credential_file_is_refused() {
     let mut cmd = env.cmd();
     cmd.args(["print-identity-token", "--no-cache"])
         .env("GOOGLE_APPLICATION_CREDENTIALS", null);
-    let stderr = refused_as_not_regular(cmd, null);
-    assert!(stderr.contains("a device"), "{stderr}");
+    empty_pipe_is_refused(cmd, null);
 }
 
 /// `SSL_CERT_FILE` is read when the first HTTPS-capable client is built, inside the command's deadline: a
