@@ -226,11 +226,18 @@ async fn mint(
     let cache = if opts.no_cache {
         log.info(|| "token cache off (--no-cache / IDTOK_NO_CACHE)".into());
         None
-    } else {
+    } else if let Some(identity) = credential.identity(env) {
         TokenCache::open(env, log).map(|cache| {
-            let key = cache::Key::new(command, &credential.identity(env), request);
+            let key = cache::Key::new(command, &identity, request);
             (cache, key)
         })
+    } else {
+        log.info(|| {
+            "token cache not used: a federated subject token from a URL, an executable or AWS is only \
+             known after fetching it, and a cached token must not outlive the caller it was minted for"
+                .into()
+        });
+        None
     };
     if let Some((cache, key)) = &cache
         && let Lookup::Hit(token) = cache.lookup(key, opts.min_ttl, SystemTime::now())

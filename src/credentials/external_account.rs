@@ -147,9 +147,14 @@ impl ExternalAccount {
     }
 
     /// What identifies this credential in the token cache key (no secret in it).
-    pub fn identity(&self) -> String {
-        format!(
-            "external_account:{}:{}:{}:{}:{}",
+    /// The cache identity. It covers the subject token itself (as a digest), because the token minted for
+    /// the service account must never outlive the caller it was minted for: with a `file` source that
+    /// costs one local read; URL, executable and AWS sources would need a network call or a process before
+    /// every cache lookup, so their tokens are not cached (`None`).
+    pub fn identity(&self) -> Option<String> {
+        let subject = self.credential_source.subject_digest()?;
+        Some(format!(
+            "external_account:{}:{}:{}:{}:{}:{subject}",
             self.audience,
             self.token_url,
             self.service_account_impersonation_url
@@ -158,7 +163,7 @@ impl ExternalAccount {
             // Where generateIdToken is called: the override, when set, wins over the URL's host.
             self.iam_base.as_deref().unwrap_or("-"),
             self.credential_source.describe()
-        )
+        ))
     }
 
     /// An ID token for the service account of `service_account_impersonation_url`.

@@ -96,15 +96,16 @@ impl Impersonation {
         Impersonation::new(source, &target, &delegates, Some(base), env)
     }
 
-    pub fn identity(&self, env: &Env) -> String {
-        format!(
+    /// The cache identity; `None` when the source's is (see `Credential::identity`).
+    pub fn identity(&self, env: &Env) -> Option<String> {
+        Some(format!(
             "impersonated:{}:{}:{}:{}<-{}",
             self.iam_base,
             self.delegates.join(","),
             self.target,
             if self.allow_self { "self-allowed" } else { "" },
-            self.source.identity(env)
-        )
+            self.source.identity(env)?
+        ))
     }
 
     /// The source's access token, then generateIdToken.

@@ -101,9 +101,12 @@ impl Credential {
     }
 
     /// What identifies this credential in the token cache key: the source and its principal, never a
-    /// secret (a secret that identifies the credential enters only as a SHA-256 digest).
-    pub fn identity(&self, env: &Env) -> String {
-        match self {
+    /// secret (a secret that identifies the credential enters only as a SHA-256 digest). `None`: tokens of
+    /// this credential are not cached, because who it speaks for is only known after a network call (a
+    /// federated subject token from a URL, an executable or AWS), and a cached token could be served to a
+    /// later caller whose own subject token would not be allowed to mint it.
+    pub fn identity(&self, env: &Env) -> Option<String> {
+        Some(match self {
             Credential::Metadata(c) => {
                 // Without a named host, the fallback IP may be the server that answers: both are the endpoint.
                 let endpoint = match env.metadata_host() {
@@ -118,10 +121,10 @@ impl Credential {
             }
             Credential::ServiceAccount(c) => c.identity(env),
             Credential::AuthorizedUser(c) => c.identity(),
-            Credential::Impersonated(c) => c.identity(env),
-            Credential::ExternalAccount(c) => c.identity(),
+            Credential::Impersonated(c) => c.identity(env)?,
+            Credential::ExternalAccount(c) => c.identity()?,
             Credential::ExternalAccountUser(c) => c.identity(),
-        }
+        })
     }
 
     /// A short name of the credential type, for `-v` and errors.

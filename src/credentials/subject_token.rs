@@ -207,6 +207,18 @@ impl CredentialSource {
         }
     }
 
+    /// A SHA-256 of the subject token when it can be read locally and at once (a `file` source); `None`
+    /// for the other sources, and for a file that cannot be read now (minting will report why).
+    pub fn subject_digest(&self) -> Option<String> {
+        match self {
+            CredentialSource::File { path, .. } => {
+                let bytes = crate::fsutil::read_regular_limited(path, MAX_TOKEN).ok()??;
+                Some(super::digest_hex(&String::from_utf8_lossy(&bytes)))
+            }
+            _ => None,
+        }
+    }
+
     /// Reads or fetches the subject token.
     pub async fn subject_token(&self, f: &Fetch<'_>) -> Result<Secret> {
         match self {

@@ -1224,3 +1224,75 @@ fn the_cache_key_covers_the_iam_endpoint_override() {
     assert_eq!(iam.calls(), 1);
     assert_eq!(sts.calls(), 2);
 }
+
+#[test]
+fn a_cached_federated_token_is_tied_to_the_subject_token_of_a_file_source() {
+    // A token minted for one CI job's subject token must not be served to a job holding another.
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let subject = env.write("subject.jwt", SUBJECT);
+    let file = write_config(
+        &env,
+        &config(&server, json!({"file": subject.to_string_lossy()})),
+    );
+    let first = sts_mock(&server, SUBJECT, JWT_TYPE);
+    let token = sa_token();
+    let iam = iam_mock(&server, false, &token);
+    for _ in 0..2 {
+        print_identity_token(&env, &file)
+            .assert()
+            .success()
+            .stdout(format!("{token}\n"));
+    }
+    assert_eq!(
+        first.calls(),
+        1,
+        "the same subject token: the second run is a hit"
+    );
+    let other_subject = "eyJ.another-jobs-subject-token.sig";
+    env.write("subject.jwt", other_subject);
+    let second = sts_mock(&server, other_subject, JWT_TYPE);
+    print_identity_token(&env, &file)
+        .assert()
+        .success()
+        .stdout(format!("{token}\n"));
+    assert_eq!(
+        second.calls(),
+        1,
+        "another subject token is another cache key"
+    );
+    assert_eq!(iam.calls(), 2);
+}
+
+#[test]
+fn tokens_from_a_url_source_are_not_cached() {
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let ci = server.mock(|when, then| {
+        when.method(GET).path("/oidc/token");
+        then.status(200).body(SUBJECT);
+    });
+    let file = write_config(
+        &env,
+        &config(&server, json!({"url": server.url("/oidc/token")})),
+    );
+    let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
+    let token = sa_token();
+    let iam = iam_mock(&server, false, &token);
+    for _ in 0..2 {
+        let out = print_identity_token(&env, &file)
+            .arg("-v")
+            .assert()
+            .success()
+            .stdout(format!("{token}\n"));
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("token cache not used"), "{stderr}");
+    }
+    assert_eq!(ci.calls(), 2);
+    assert_eq!(sts.calls(), 2);
+    assert_eq!(iam.calls(), 2);
+    assert!(
+        !env.cache().exists() || std::fs::read_dir(env.cache()).unwrap().next().is_none(),
+        "nothing was written to the cache"
+    );
+}
