@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use ring::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -58,17 +57,12 @@ impl Key {
             format.map(|f| f.as_str()),
             licenses,
         ]);
-        let hash = digest(&SHA256, input.to_string().as_bytes());
-        Key(hex(hash.as_ref()))
+        Key(crate::digest::sha256_hex(input.to_string().as_bytes()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One file of the cache. No `Debug`: it holds a token.

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cli;
 pub mod credentials;
 pub mod decode;
+pub mod digest;
 pub mod error;
 pub mod fsutil;
 pub mod generate;

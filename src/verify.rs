@@ -766,9 +766,8 @@ fn load_file(path: &Path) -> Result<KeySet> {
 
 /// `<cache>/jwks/<sha256 of the URL>.json`.
 pub fn cache_path(cache_dir: &Path, url: &str) -> PathBuf {
-    let digest = ring::digest::digest(&ring::digest::SHA256, url.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    cache_dir.join("jwks").join(format!("{hex}.json"))
+    let name = crate::digest::sha256_hex(url.as_bytes());
+    cache_dir.join("jwks").join(format!("{name}.json"))
 }
 
 /// One cached key set: the body as served and when it goes stale.

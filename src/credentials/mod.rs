@@ -21,8 +21,6 @@ pub mod subject_token;
 
 use std::path::{Path, PathBuf};
 
-use ring::digest;
-
 use crate::cli::TokenFormat;
 use crate::error::{Error, Result};
 use crate::log::Log;
@@ -235,9 +233,5 @@ impl Origin {
 
 /// SHA-256 of a secret, hex: how a secret may enter a cache key.
 pub fn digest_hex(secret: &str) -> String {
-    digest::digest(&digest::SHA256, secret.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(secret.as_bytes())
 }

@@ -9,8 +9,9 @@
 use std::time::SystemTime;
 
 use reqwest::Url;
-use ring::{digest, hmac};
+use ring::hmac;
 
+use crate::digest::{hex, sha256_hex};
 use crate::token::Secret;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -79,12 +80,12 @@ pub fn sign_at(
         canonical_query(req.url),
         canonical_headers,
         signed_headers,
-        hex(digest::digest(&digest::SHA256, req.payload).as_ref()),
+        sha256_hex(req.payload),
     );
     let scope = format!("{date_stamp}/{}/{}/aws4_request", req.region, req.service);
     let string_to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
+        sha256_hex(canonical_request.as_bytes())
     );
 
     let secret = format!("AWS4{}", credentials.secret_access_key.expose());
@@ -163,10 +164,6 @@ pub fn uri_encode(value: &str, keep_slash: bool) -> String {
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::sign(&key, data).as_ref().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
