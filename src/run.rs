@@ -47,11 +47,7 @@ pub fn usage_error(message: impl std::fmt::Display) -> Error {
 }
 
 async fn metadata(args: MetadataArgs, env: &Env, log: Log, started: Instant) -> Result<()> {
-    if args.include_license && args.token_format != TokenFormat::Full {
-        return Err(usage_error(
-            "`--include-license` can only be specified when `--token-format=full`",
-        ));
-    }
+    check_license(args.include_license, Some(args.token_format))?;
     let credential = Credential::Metadata(MetadataCredential::new(args.service_account.clone()));
     let request = IdTokenRequest {
         audience: Some(args.audience.clone()),
@@ -59,28 +55,29 @@ async fn metadata(args: MetadataArgs, env: &Env, log: Log, started: Instant) -> 
         format: Some(args.token_format),
         licenses: args.include_license,
     };
-    let token = mint(
+    let deadline = deadline(started, &args.token);
+    deliver(
         "metadata",
         &credential,
         &request,
         &args.token,
         env,
         log,
-        started,
+        deadline,
     )
-    .await?;
-    print_token(&token, &args.token)
+    .await
 }
 
 /// `impersonate`: the chain's credential is the caller; generateIdToken on the target, directly.
 async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log, started: Instant) -> Result<()> {
+    let deadline = deadline(started, &args.token);
     let mut env = env.clone();
     let found = chain::find(
         &ChainRequest {
             credential_file_override: args.credentials.credential_file_override.as_deref(),
             account: None,
             configuration: None,
-            deadline: Some(deadline(started, &args.token)),
+            deadline: Some(deadline),
         },
         &mut env,
         log,
@@ -101,17 +98,16 @@ async fn impersonate(args: ImpersonateArgs, env: &Env, log: Log, started: Instan
         licenses: false,
     };
     let credential = Credential::Impersonated(impersonation);
-    let token = mint(
+    deliver(
         "impersonate",
         &credential,
         &request,
         &args.token,
         env,
         log,
-        started,
+        deadline,
     )
-    .await?;
-    print_token(&token, &args.token)
+    .await
 }
 
 /// `print-identity-token`: gcloud's flags with gcloud's meaning, over every credential type.
@@ -121,32 +117,22 @@ async fn print_identity_token(
     log: Log,
     started: Instant,
 ) -> Result<()> {
-    if args.include_license && args.token_format != Some(TokenFormat::Full) {
-        return Err(usage_error(
-            "`--include-license` can only be specified when `--token-format=full`",
-        ));
-    }
+    check_license(args.include_license, args.token_format)?;
+    let deadline = deadline(started, &args.token);
     let mut env = env.clone();
     let found = chain::find(
         &ChainRequest {
             credential_file_override: args.credentials.credential_file_override.as_deref(),
-            account: args.account.as_deref().filter(|a| !a.trim().is_empty()),
-            configuration: args
-                .configuration
-                .as_deref()
-                .filter(|c| !c.trim().is_empty()),
-            deadline: Some(deadline(started, &args.token)),
+            account: given(&args.account),
+            configuration: given(&args.configuration),
+            deadline: Some(deadline),
         },
         &mut env,
         log,
     )?;
     let env = &env;
     // --impersonate-service-account (or its variable), else `[auth] impersonate_service_account`.
-    let chain_spec = match args
-        .impersonate_service_account
-        .as_deref()
-        .filter(|v| !v.trim().is_empty())
-    {
+    let chain_spec = match given(&args.impersonate_service_account) {
         Some(value) => Some((
             value.to_string(),
             "--impersonate-service-account/CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT".to_string(),
@@ -188,22 +174,36 @@ async fn print_identity_token(
         ));
     }
     let request = IdTokenRequest {
-        audience: args.audiences.clone().filter(|a| !a.trim().is_empty()),
+        audience: given(&args.audiences).map(str::to_string),
         include_email: args.include_email,
         format: args.token_format,
         licenses: args.include_license,
     };
-    let token = mint(
+    deliver(
         "print-identity-token",
         &credential,
         &request,
         &args.token,
         env,
         log,
-        started,
+        deadline,
     )
-    .await?;
-    print_token(&token, &args.token)
+    .await
+}
+
+/// A flag or variable's value, with an empty one counting as not given (`CLOUDSDK_CORE_ACCOUNT=` in gcloud).
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+/// gcloud's rule: `--include-license` only with `--token-format=full` (a usage error otherwise).
+fn check_license(include_license: bool, format: Option<TokenFormat>) -> Result<()> {
+    if include_license && format != Some(TokenFormat::Full) {
+        return Err(usage_error(
+            "`--include-license` can only be specified when `--token-format=full`",
+        ));
+    }
+    Ok(())
 }
 
 /// The command's deadline: `--timeout` after it started.
@@ -211,18 +211,18 @@ fn deadline(started: Instant, opts: &TokenOptions) -> Instant {
     started + Duration::from_secs_f64(opts.timeout)
 }
 
-/// A token for `command` (the subcommand's name, part of the cache key): from the token cache when an entry
-/// stays valid for `--min-ttl`, else minted with the shared client and the command's deadline, then cached.
-/// `--no-cache` neither reads nor writes. A cache hit builds no HTTP client.
-async fn mint(
+/// A token for `command` (the subcommand's name, part of the cache key), printed as `-o` asks: from the token
+/// cache when an entry stays valid for `--min-ttl`, else minted with the shared client before `deadline`,
+/// then cached. `--no-cache` neither reads nor writes. A cache hit builds no HTTP client.
+async fn deliver(
     command: &'static str,
     credential: &Credential,
     request: &IdTokenRequest,
     opts: &TokenOptions,
     env: &Env,
     log: Log,
-    started: Instant,
-) -> Result<IdToken> {
+    deadline: Instant,
+) -> Result<()> {
     let cache = if opts.no_cache {
         log.info(|| "token cache off (--no-cache / IDTOK_NO_CACHE)".into());
         None
@@ -239,40 +239,37 @@ async fn mint(
         });
         None
     };
-    if let Some((cache, key)) = &cache
-        && let Lookup::Hit(token) = cache.lookup(key, opts.min_ttl, SystemTime::now())
+    let token = match cache
+        .as_ref()
+        .map(|(cache, key)| cache.lookup(key, opts.min_ttl, SystemTime::now()))
     {
-        return Ok(token);
-    }
-    let token = mint_fresh(credential, request, opts, env, log, started).await?;
-    if let Some((cache, key)) = &cache {
-        cache.store(key, &token);
-    }
-    Ok(token)
+        Some(Lookup::Hit(token)) => token,
+        _ => {
+            let token = mint(credential, request, opts, env, log, deadline).await?;
+            if let Some((cache, key)) = &cache {
+                cache.store(key, &token);
+            }
+            token
+        }
+    };
+    output::emit(output::render_token(&token, opts.output, SystemTime::now()).as_bytes())
 }
 
-async fn mint_fresh(
+/// Mints a fresh token with the shared client, built here and only here (a cache hit needs none).
+async fn mint(
     credential: &Credential,
     request: &IdTokenRequest,
     opts: &TokenOptions,
     env: &Env,
     log: Log,
-    started: Instant,
+    deadline: Instant,
 ) -> Result<IdToken> {
-    let http = Http::until(
-        deadline(started, opts),
-        Duration::from_secs_f64(opts.timeout),
-        log,
-        env.ssl_cert_file.clone(),
-    );
+    let timeout = Duration::from_secs_f64(opts.timeout);
+    let http = Http::until(deadline, timeout, log, env.ssl_cert_file.clone());
     let ctx = Context {
         http: &http,
         env,
         log,
     };
     credential.id_token(&ctx, request).await
-}
-
-fn print_token(token: &IdToken, opts: &TokenOptions) -> Result<()> {
-    output::emit(output::render_token(token, opts.output, SystemTime::now()).as_bytes())
 }
