@@ -113,12 +113,12 @@ impl Error {
             Error::Verify { check: "audience", .. } => {
                 vec!["the audience must be exactly the URL or client id the receiving service expects".into()]
             }
-            Error::Verify { check: "key", .. } => vec![
+            Error::Verify { check: "key", .. } => vec![format!(
                 "verify with the key set that signed the token: --jwks-url URL or --jwks FILE \
-                 (Google ID tokens: https://www.googleapis.com/oauth2/v3/certs; IAP: \
-                 https://www.gstatic.com/iap/verify/public_key-jwk)"
-                    .into(),
-            ],
+                 (Google ID tokens: {}; IAP: {})",
+                crate::settings::GOOGLE_JWKS_URL,
+                crate::settings::IAP_JWKS_URL
+            )],
             Error::Verify { check: "issuer", .. } => {
                 vec!["to accept another issuer, name it with --issuer ISS".into()]
             }
