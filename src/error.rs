@@ -8,10 +8,9 @@ use crate::token::TokenError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit codes of SPEC.md section 4.
+/// Exit codes of SPEC.md section 4 (success is `ExitCode::SUCCESS` in `main`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    Success = 0,
     Bug = 1,
     Usage = 2,
     Credentials = 3,

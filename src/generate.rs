@@ -47,20 +47,12 @@ pub fn man(command: Option<&str>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The names of the visible subcommands, one man page each.
-pub fn commands() -> Vec<String> {
-    Cli::command()
-        .get_subcommands()
-        .filter(|c| !c.is_hide_set())
-        .map(|c| c.get_name().to_string())
-        .collect()
-}
-
 const EXTRA_SECTIONS: &str = r#".SH "CREDENTIAL CHAIN"
 \fBimpersonate\fR and \fBprint\-identity\-token\fR use the first of: \fB\-\-credential\-file\-override\fR
-(CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE); GOOGLE_APPLICATION_CREDENTIALS; the gcloud account (ACCOUNT,
-CLOUDSDK_CORE_ACCOUNT, or the active configuration) from credentials.db; the application default credentials
-file; the metadata server.
+(CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE); GOOGLE_APPLICATION_CREDENTIALS (passed over when an ACCOUNT is
+named); the gcloud account (ACCOUNT, CLOUDSDK_CORE_ACCOUNT, or the active configuration) from credentials.db;
+the application default credentials file; the metadata server. \fB\-v\fR says which step won and why each
+earlier one was passed over.
 .SH ENVIRONMENT
 .TP
 \fBGCE_METADATA_HOST\fR, \fBGCE_METADATA_ROOT\fR
@@ -86,6 +78,12 @@ The default OAuth2 token endpoint.
 .TP
 \fBGOOGLE_CLOUD_UNIVERSE_DOMAIN\fR
 The universe domain (default googleapis.com).
+.TP
+\fBGOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES\fR
+Set to 1 to let an external_account file run its credential_source executable.
+.TP
+\fBAWS_REGION\fR, \fBAWS_DEFAULT_REGION\fR, \fBAWS_ACCESS_KEY_ID\fR, \fBAWS_SECRET_ACCESS_KEY\fR, \fBAWS_SESSION_TOKEN\fR
+Region and credentials for an external_account file with an aws source (else the instance metadata service).
 .TP
 \fBIDTOK_OUTPUT\fR, \fBIDTOK_NO_CACHE\fR, \fBIDTOK_MIN_TTL\fR, \fBIDTOK_TIMEOUT\fR, \fBIDTOK_JWKS_URL\fR
 Defaults of the flags of the same name.
