@@ -132,6 +132,30 @@ pub fn read_regular_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>
     read_open(file, meta.len(), max).map(Some)
 }
 
+/// Like `read_regular_limited`, for a cache entry: one that others could have written or read (any group or
+/// other permission bit, on Unix) is refused with `io::ErrorKind::PermissionDenied`. idtok writes entries
+/// 0600, so a looser mode means someone else had a hand in it.
+pub fn read_private_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let Some((file, meta)) = open_nonblocking(path)? else {
+        return Ok(None);
+    };
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("mode {mode:o} is not private"),
+            ));
+        }
+    }
+    read_open(file, meta.len(), max).map(Some)
+}
+
 /// Like `read_regular_limited`, but a pipe or a character device (`<(vault read ...)`, `/dev/stdin`) is read
 /// too, without ever blocking past `deadline`: the file is opened non-blocking and polled, so a FIFO that no
 /// one writes to reads as empty at once, and a writer that never finishes ends in `io::ErrorKind::TimedOut`.
@@ -297,6 +321,11 @@ mod tests {
         assert!(refused.to_string().contains("a directory"), "{refused}");
         let refused = read_regular_limited(Path::new("/dev/null"), 2).unwrap_err();
         assert!(refused.to_string().contains("a device"), "{refused}");
+        assert_eq!(read_private_limited(&path, 3).unwrap().unwrap(), b"two");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = read_private_limited(&path, 3).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("mode 640"), "{refused}");
         fs::remove_dir_all(dir).unwrap();
     }
 }
