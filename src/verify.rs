@@ -9,8 +9,9 @@
 //!
 //! Key sets fetched over the network are cached on disk under `<cache>/jwks/<sha256 of url>.json` for as
 //! long as their `Cache-Control: max-age` (minus `Age`) allows, at most a day; a response without max-age
-//! is not cached (Google's own key sets always send one). A token whose `kid` is not in the set triggers
-//! one fresh fetch that bypasses the cache, since Google rotates its keys.
+//! is not cached (Google's own key sets always send one). An entry others could have written is ignored, as
+//! in the token cache. A token whose `kid` is not in the set triggers one fresh fetch that bypasses the
+//! cache, since Google rotates its keys.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -790,7 +791,7 @@ impl Fetcher<'_> {
     /// The cached set while it is fresh; a missing, stale or corrupt entry is `None` (and gets replaced).
     fn cached(&self) -> Option<KeySet> {
         let path = self.cache.as_ref()?;
-        let bytes = match fsutil::read_limited(path, 2 * MAX_KEY_SET) {
+        let bytes = match fsutil::read_private_limited(path, 2 * MAX_KEY_SET) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return None,
             Err(e) => {
