@@ -31,7 +31,7 @@ use crate::fsutil;
 use crate::log::Log;
 use crate::settings::{self, Env};
 use crate::sources::http::{Http, Request, Route, parse_url};
-use crate::token::Jwt;
+use crate::token::{Jwt, epoch_seconds, unix_secs};
 
 /// A key set larger than this is refused: Google's are a few KiB.
 pub const MAX_KEY_SET: u64 = 1 << 20;
@@ -484,13 +484,7 @@ fn seconds(jwt: &Jwt, name: &str, check: &'static str) -> Result<Option<u64>> {
     let Some(value) = jwt.payload.get(name) else {
         return Ok(None);
     };
-    let secs = value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| s as u64)
-    });
-    match secs {
+    match epoch_seconds(value) {
         Some(secs) => Ok(Some(secs)),
         None => Err(fail(
             check,
@@ -500,10 +494,7 @@ fn seconds(jwt: &Jwt, name: &str, check: &'static str) -> Result<Option<u64>> {
 }
 
 fn check_times(jwt: &Jwt, skew: u64, now: SystemTime) -> Result<()> {
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now_secs = unix_secs(now);
     let allowance = format!("with {skew}s of clock skew allowed");
     // OpenID Connect Core 1.0 section 2: `exp` is required.
     let Some(exp) = seconds(jwt, "exp", "expiry")? else {
@@ -627,7 +618,8 @@ pub fn rfc3339(secs: u64) -> Option<String> {
     Some(out)
 }
 
-fn timestamp(secs: u64) -> String {
+/// RFC 3339 for seconds since the epoch, or the number itself past the year 9999.
+pub fn timestamp(secs: u64) -> String {
     rfc3339(secs).unwrap_or_else(|| format!("{secs} (after the year 9999)"))
 }
 
@@ -914,10 +906,7 @@ pub fn cache_ttl(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    unix_secs(SystemTime::now())
 }
 
 #[cfg(test)]
