@@ -611,11 +611,7 @@ pub fn span(secs: u64) -> String {
 
 /// RFC 3339 in UTC for seconds since the epoch; `None` past what RFC 3339 can write (year 9999).
 pub fn rfc3339(secs: u64) -> Option<String> {
-    use std::fmt::Write as _;
-    let time = UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
-    let mut out = String::new();
-    write!(out, "{}", humantime::format_rfc3339_seconds(time)).ok()?;
-    Some(out)
+    crate::output::try_rfc3339(UNIX_EPOCH.checked_add(Duration::from_secs(secs))?)
 }
 
 /// RFC 3339 for seconds since the epoch, or the number itself past the year 9999.
