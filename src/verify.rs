@@ -660,55 +660,14 @@ pub async fn verify(jwt: &Jwt, options: &Options<'_>, env: &Env, log: Log) -> Re
         Some(_) => return Err(fail("key", "the header's `kid` is not a string")),
         None => None,
     };
-    let source = options
-        .keys
-        .clone()
-        .unwrap_or_else(|| KeySource::Url(alg.default_key_set().to_string()));
-    let (key, source, cached) = match source {
-        KeySource::File(path) => {
-            let set = load_file(&path)?;
-            let name = format!("{}", path.display());
-            match select(&set, kid, alg, &name)? {
-                Lookup::Found(key) => (key.clone(), name, false),
-                Lookup::Missing(why) => return Err(fail("key", why)),
-            }
+    let (key, source, cached) = match &options.keys {
+        Some(KeySource::File(path)) => {
+            let name = path.display().to_string();
+            let set = load_file(path)?;
+            (found(select(&set, kid, alg, &name)?)?.clone(), name, false)
         }
-        KeySource::Url(url) => {
-            let url = parse_url(&url, "the key set URL (--jwks-url, IDTOK_JWKS_URL)")?;
-            if url.scheme() == "http" {
-                log.info(|| {
-                    format!("fetching the key set over plain http ({url}): public keys, no secret is sent")
-                });
-            }
-            let http = Http::new(options.timeout, log, env.ssl_cert_file.clone());
-            let fetcher = Fetcher {
-                http: &http,
-                url: &url,
-                cache: fsutil::cache_dir(env).and_then(|dir| {
-                    let path = cache_path(&dir, url.as_str());
-                    let jwks = path.parent().unwrap_or(&dir);
-                    fsutil::trusted_dirs(&[&dir, jwks], log).then_some(path)
-                }),
-                log,
-            };
-            let (set, cached) = match fetcher.cached() {
-                Some(set) => (set, true),
-                None => (fetcher.fetch().await?, false),
-            };
-            let name = url.to_string();
-            match select(&set, kid, alg, &name)? {
-                Lookup::Found(key) => (key.clone(), name, cached),
-                Lookup::Missing(why) => {
-                    // Google rotates its keys: a token signed with a new key needs a fresh set.
-                    log.info(|| format!("{why}; fetching the key set again (keys rotate)"));
-                    let set = fetcher.fetch().await?;
-                    match select(&set, kid, alg, &name)? {
-                        Lookup::Found(key) => (key.clone(), name, false),
-                        Lookup::Missing(why) => return Err(fail("key", why)),
-                    }
-                }
-            }
-        }
+        Some(KeySource::Url(url)) => fetch_key(url, kid, alg, options.timeout, env, log).await?,
+        None => fetch_key(alg.default_key_set(), kid, alg, options.timeout, env, log).await?,
     };
     if !signature_valid(jwt, alg, &key.key) {
         let name = key.kid.as_deref().map(truncate).unwrap_or_default();
@@ -730,6 +689,57 @@ pub async fn verify(jwt: &Jwt, options: &Options<'_>, env: &Env, log: Log) -> Re
         audience_checked: options.expect.audience.is_some(),
         email_checked: options.expect.email.is_some(),
     })
+}
+
+/// A key that `select` found; a miss is the `key` check's failure.
+fn found(lookup: Lookup<'_>) -> Result<&Jwk> {
+    match lookup {
+        Lookup::Found(key) => Ok(key),
+        Lookup::Missing(why) => Err(fail("key", why)),
+    }
+}
+
+/// The token's key from the key set at `url`, with the URL and whether the set came from the disk cache. A
+/// set whose `kid`s miss the token's is fetched once more: Google rotates its keys.
+async fn fetch_key(
+    url: &str,
+    kid: Option<&str>,
+    alg: Alg,
+    timeout: Duration,
+    env: &Env,
+    log: Log,
+) -> Result<(Jwk, String, bool)> {
+    let url = parse_url(url, "the key set URL (--jwks-url, IDTOK_JWKS_URL)")?;
+    if url.scheme() == "http" {
+        log.info(|| {
+            format!("fetching the key set over plain http ({url}): public keys, no secret is sent")
+        });
+    }
+    let http = Http::new(timeout, log, env.ssl_cert_file.clone());
+    let fetcher = Fetcher {
+        http: &http,
+        url: &url,
+        cache: fsutil::cache_dir(env).and_then(|dir| {
+            let path = cache_path(&dir, url.as_str());
+            let jwks = path.parent().unwrap_or(&dir);
+            fsutil::trusted_dirs(&[&dir, jwks], log).then_some(path)
+        }),
+        log,
+    };
+    let name = url.to_string();
+    let (set, cached) = match fetcher.cached() {
+        Some(set) => (set, true),
+        None => (fetcher.fetch().await?, false),
+    };
+    match select(&set, kid, alg, &name)? {
+        Lookup::Found(key) => return Ok((key.clone(), name, cached)),
+        Lookup::Missing(why) => {
+            log.info(|| format!("{why}; fetching the key set again (keys rotate)"));
+        }
+    }
+    let set = fetcher.fetch().await?;
+    let key = found(select(&set, kid, alg, &name)?)?.clone();
+    Ok((key, name, false))
 }
 
 /// `--jwks FILE`: a file that cannot be read or is not a key set is a configuration error (exit 3),
@@ -840,35 +850,38 @@ impl Fetcher<'_> {
         }
         let set = KeySet::parse(response.body.as_bytes()).map_err(|e| failed(e.to_string()))?;
         if let Some(path) = &self.cache {
-            match cache_ttl(&response.headers) {
-                Some(ttl) => {
-                    let entry = CacheEntry {
-                        url: self.url.to_string(),
-                        expires_at: now_secs().saturating_add(ttl.as_secs()),
-                        body: response.body.clone(),
-                    };
-                    let written = serde_json::to_vec(&entry)
-                        .map_err(std::io::Error::other)
-                        .and_then(|bytes| fsutil::write_private_atomic(path, &bytes));
-                    match written {
-                        Ok(()) => self.log.info(|| {
-                            format!(
-                                "cached the key set for {}s in {}",
-                                ttl.as_secs(),
-                                path.display()
-                            )
-                        }),
-                        Err(e) => self.log.info(|| {
-                            format!("cannot cache the key set in {}: {e}", path.display())
-                        }),
-                    }
-                }
-                None => self
-                    .log
-                    .info(|| "not caching the key set: the response has no max-age".to_string()),
-            }
+            self.store(path, &response.headers, &response.body);
         }
         Ok(set)
+    }
+
+    /// Caches a fetched set for as long as the response allows; a failure only shows under -v.
+    fn store(&self, path: &Path, headers: &reqwest::header::HeaderMap, body: &str) {
+        let Some(ttl) = cache_ttl(headers) else {
+            self.log
+                .info(|| "not caching the key set: the response has no max-age".to_string());
+            return;
+        };
+        let entry = CacheEntry {
+            url: self.url.to_string(),
+            expires_at: now_secs().saturating_add(ttl.as_secs()),
+            body: body.to_string(),
+        };
+        let written = serde_json::to_vec(&entry)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| fsutil::write_private_atomic(path, &bytes));
+        match written {
+            Ok(()) => self.log.info(|| {
+                format!(
+                    "cached the key set for {}s in {}",
+                    ttl.as_secs(),
+                    path.display()
+                )
+            }),
+            Err(e) => self
+                .log
+                .info(|| format!("cannot cache the key set in {}: {e}", path.display())),
+        }
     }
 }
 
