@@ -5,7 +5,7 @@
 //!
 //! An entry is trusted only after it is read back and checked: its key matches the one asked for, the token
 //! parses as a JWT, and its own `exp` leaves at least `--min-ttl` seconds. Anything else (garbage, a torn or
-//! oversized file, a loose mode) is ignored and replaced by the next write.
+//! oversized file, a loose mode: `fsutil::read_private_limited`) is ignored and replaced by the next write.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -205,11 +205,10 @@ struct Checked {
 /// Reads and checks an entry: `Ok(None)` when there is none, `Err` (a reason without secrets) when it cannot
 /// be trusted.
 fn read_entry(path: &Path, key: &Key) -> Result<Option<Checked>, String> {
-    check_mode(path)?;
-    let bytes = match fsutil::read_limited(path, MAX_ENTRY) {
+    let bytes = match fsutil::read_private_limited(path, MAX_ENTRY) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(format!("unreadable: {e}")),
+        Err(e) => return Err(e.to_string()),
     };
     // serde's messages can quote the input; say only where it broke.
     let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| {
@@ -237,24 +236,6 @@ fn read_entry(path: &Path, key: &Key) -> Result<Option<Checked>, String> {
         source,
         principal: entry.principal,
     }))
-}
-
-/// Refuses an entry that others could have written or read (Unix): the cache is private to its user.
-#[cfg(unix)]
-fn check_mode(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => Err(format!(
-            "mode {:o} is not private",
-            meta.permissions().mode() & 0o777
-        )),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(not(unix))]
-fn check_mode(_path: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! exactly what they print without `--verify`, so a script reads the verdict from the exit code alone.
 
 use std::io::{self, IsTerminal, Read};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::output;
 use crate::settings::{self, Env};
-use crate::token::{Jwt, TokenError};
+use crate::token::{self, Jwt, TokenError};
 use crate::verify::{self, Expect, KeySource, Options, Verified};
 
 /// Input larger than this is refused: an ID token is about 1 KiB, the largest JWTs a few KiB.
@@ -241,20 +241,11 @@ pub fn render_human(jwt: &Jwt, now: SystemTime, verified: Option<&Verified>) -> 
 /// `2025-01-01T10:00:00Z (expires in 41m)` for a time claim; `None` when absent.
 fn time_line(jwt: &Jwt, name: &str, now: SystemTime) -> Option<String> {
     let value = jwt.payload.get(name)?;
-    let secs = value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| s as u64)
-    });
-    let Some(secs) = secs else {
+    let Some(secs) = token::epoch_seconds(value) else {
         return Some(format!("{value} (not a number of seconds since 1970)"));
     };
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let when = verify::rfc3339(secs).unwrap_or_else(|| format!("{secs} (after the year 9999)"));
+    let now = token::unix_secs(now);
+    let when = verify::timestamp(secs);
     let (past, span) = if secs <= now {
         (true, verify::span(now - secs))
     } else {

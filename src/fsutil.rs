@@ -110,12 +110,11 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Reads a file of at most `max` bytes; a larger one is an error, a missing one `Ok(None)`.
 pub fn read_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(file) = open(path, OpenOptions::new().read(true))? else {
+        return Ok(None);
     };
-    read_open(file, max)
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_open(file, len, max).map(Some)
 }
 
 /// Like `read_limited`, for files that must be regular files (credentials, gcloud's configuration, subject
@@ -124,26 +123,37 @@ pub fn read_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
 /// nobody writes to cannot hang the command past its deadline (opening one for reading blocks until a
 /// writer comes).
 pub fn read_regular_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
-    let mut options = OpenOptions::new();
-    options.read(true);
+    let Some((file, meta)) = open_nonblocking(path)? else {
+        return Ok(None);
+    };
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    read_open(file, meta.len(), max).map(Some)
+}
+
+/// Like `read_regular_limited`, for a cache entry: one that others could have written or read (any group or
+/// other permission bit, on Unix) is refused with `io::ErrorKind::PermissionDenied`. idtok writes entries
+/// 0600, so a looser mode means someone else had a hand in it.
+pub fn read_private_limited(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let Some((file, meta)) = open_nonblocking(path)? else {
+        return Ok(None);
+    };
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("mode {mode:o} is not private"),
+            ));
+        }
     }
-    let file = match options.open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let kind = file.metadata()?.file_type();
-    if !kind.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("not a regular file ({})", describe_type(kind)),
-        ));
-    }
-    read_open(file, max)
+    read_open(file, meta.len(), max).map(Some)
 }
 
 /// Like `read_regular_limited`, but a pipe or a character device (`<(vault read ...)`, `/dev/stdin`) is read
@@ -155,6 +165,35 @@ pub fn read_streamable_limited(
     max: u64,
     deadline: Option<std::time::Instant>,
 ) -> io::Result<Option<Vec<u8>>> {
+    let Some((file, meta)) = open_nonblocking(path)? else {
+        return Ok(None);
+    };
+    if meta.is_file() {
+        return read_open(file, meta.len(), max).map(Some);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() || kind.is_char_device() {
+            return read_polling(file, max, deadline).map(Some);
+        }
+    }
+    Err(not_regular(meta.file_type()))
+}
+
+/// Opens `path`; a missing file is `Ok(None)`.
+fn open(path: &Path, options: &OpenOptions) -> io::Result<Option<File>> {
+    match options.open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens `path` for reading without blocking on a FIFO, with what it is (from the open file, so the answer
+/// is about what will be read); a missing file is `Ok(None)`.
+fn open_nonblocking(path: &Path) -> io::Result<Option<(File, fs::Metadata)>> {
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -162,26 +201,18 @@ pub fn read_streamable_limited(
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = match options.open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(file) = open(path, &options)? else {
+        return Ok(None);
     };
-    let kind = file.metadata()?.file_type();
-    if kind.is_file() {
-        return read_open(file, max);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() || kind.is_char_device() {
-            return read_polling(file, max, deadline).map(Some);
-        }
-    }
-    Err(io::Error::new(
+    let meta = file.metadata()?;
+    Ok(Some((file, meta)))
+}
+
+fn not_regular(kind: fs::FileType) -> io::Error {
+    io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("not a regular file ({})", describe_type(kind)),
-    ))
+    )
 }
 
 /// Reads a non-blocking pipe or device to its end, waiting for data in short sleeps until `deadline`.
@@ -199,10 +230,7 @@ fn read_polling(
             Ok(n) => {
                 bytes.extend_from_slice(&chunk[..n]);
                 if bytes.len() as u64 > max {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("larger than {max} bytes"),
-                    ));
+                    return Err(too_large(max));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -242,18 +270,22 @@ fn describe_type(kind: fs::FileType) -> &'static str {
     }
 }
 
-fn read_open(file: File, max: u64) -> io::Result<Option<Vec<u8>>> {
-    // Sized from the file's length, so that a small file is read in one call.
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+/// Reads at most `max` bytes of a file whose length is `len` (sized from it, so that a small file is read in
+/// one call); more is an error.
+fn read_open(file: File, len: u64, max: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(len.min(max) as usize + 1);
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {max} bytes"),
-        ));
+        return Err(too_large(max));
     }
-    Ok(Some(bytes))
+    Ok(bytes)
+}
+
+fn too_large(max: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("larger than {max} bytes"),
+    )
 }
 
 #[cfg(all(test, unix))]
@@ -289,6 +321,11 @@ mod tests {
         assert!(refused.to_string().contains("a directory"), "{refused}");
         let refused = read_regular_limited(Path::new("/dev/null"), 2).unwrap_err();
         assert!(refused.to_string().contains("a device"), "{refused}");
+        assert_eq!(read_private_limited(&path, 3).unwrap().unwrap(), b"two");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = read_private_limited(&path, 3).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("mode 640"), "{refused}");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -22,16 +22,19 @@ pub fn emit(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// RFC 3339 in UTC, to the second.
+/// RFC 3339 in UTC, to the second. A time past the year 9999 (a token's `exp` can say anything) is clamped
+/// to the last second RFC 3339 can write.
 pub fn rfc3339(t: SystemTime) -> String {
+    try_rfc3339(t).unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
+}
+
+/// RFC 3339 in UTC, to the second; `None` past the year 9999.
+pub fn try_rfc3339(t: SystemTime) -> Option<String> {
     use std::fmt::Write as _;
-    // humantime answers years past 9999 with fmt::Error, which `to_string` would turn into a panic; a token's
-    // `exp` can say anything, so clamp to the last second RFC 3339 can write.
+    // humantime answers years past 9999 with fmt::Error, which `to_string` would turn into a panic.
     let mut out = String::new();
-    match write!(out, "{}", humantime::format_rfc3339_seconds(t)) {
-        Ok(()) => out,
-        Err(_) => "9999-12-31T23:59:59Z".to_string(),
-    }
+    write!(out, "{}", humantime::format_rfc3339_seconds(t)).ok()?;
+    Some(out)
 }
 
 /// A token as the `-o` mode asks.

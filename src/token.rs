@@ -144,10 +144,7 @@ impl Jwt {
     }
 
     pub fn time_claim(&self, name: &str) -> Option<SystemTime> {
-        let secs = self.payload.get(name)?;
-        let secs = secs
-            .as_u64()
-            .or_else(|| secs.as_f64().filter(|s| *s >= 0.0).map(|s| s as u64))?;
+        let secs = epoch_seconds(self.payload.get(name)?)?;
         UNIX_EPOCH.checked_add(Duration::from_secs(secs))
     }
 
@@ -176,6 +173,24 @@ impl Jwt {
             Err(e) => -(e.duration().as_secs() as i64),
         })
     }
+}
+
+/// A time claim's value as seconds since 1970: a non-negative integer, or a float (truncated); `None` for
+/// anything else.
+pub fn epoch_seconds(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| s as u64)
+    })
+}
+
+/// `t` as whole seconds since 1970 (0 before it).
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn decode_object(part: &str, name: &'static str) -> Result<Map<String, Value>, TokenError> {

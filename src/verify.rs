@@ -9,8 +9,9 @@
 //!
 //! Key sets fetched over the network are cached on disk under `<cache>/jwks/<sha256 of url>.json` for as
 //! long as their `Cache-Control: max-age` (minus `Age`) allows, at most a day; a response without max-age
-//! is not cached (Google's own key sets always send one). A token whose `kid` is not in the set triggers
-//! one fresh fetch that bypasses the cache, since Google rotates its keys.
+//! is not cached (Google's own key sets always send one). An entry others could have written is ignored, as
+//! in the token cache. A token whose `kid` is not in the set triggers one fresh fetch that bypasses the
+//! cache, since Google rotates its keys.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ use crate::fsutil;
 use crate::log::Log;
 use crate::settings::{self, Env};
 use crate::sources::http::{Http, Request, Route, parse_url};
-use crate::token::Jwt;
+use crate::token::{Jwt, epoch_seconds, unix_secs};
 
 /// A key set larger than this is refused: Google's are a few KiB.
 pub const MAX_KEY_SET: u64 = 1 << 20;
@@ -483,13 +484,7 @@ fn seconds(jwt: &Jwt, name: &str, check: &'static str) -> Result<Option<u64>> {
     let Some(value) = jwt.payload.get(name) else {
         return Ok(None);
     };
-    let secs = value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| s as u64)
-    });
-    match secs {
+    match epoch_seconds(value) {
         Some(secs) => Ok(Some(secs)),
         None => Err(fail(
             check,
@@ -499,10 +494,7 @@ fn seconds(jwt: &Jwt, name: &str, check: &'static str) -> Result<Option<u64>> {
 }
 
 fn check_times(jwt: &Jwt, skew: u64, now: SystemTime) -> Result<()> {
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now_secs = unix_secs(now);
     let allowance = format!("with {skew}s of clock skew allowed");
     // OpenID Connect Core 1.0 section 2: `exp` is required.
     let Some(exp) = seconds(jwt, "exp", "expiry")? else {
@@ -619,14 +611,11 @@ pub fn span(secs: u64) -> String {
 
 /// RFC 3339 in UTC for seconds since the epoch; `None` past what RFC 3339 can write (year 9999).
 pub fn rfc3339(secs: u64) -> Option<String> {
-    use std::fmt::Write as _;
-    let time = UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
-    let mut out = String::new();
-    write!(out, "{}", humantime::format_rfc3339_seconds(time)).ok()?;
-    Some(out)
+    crate::output::try_rfc3339(UNIX_EPOCH.checked_add(Duration::from_secs(secs))?)
 }
 
-fn timestamp(secs: u64) -> String {
+/// RFC 3339 for seconds since the epoch, or the number itself past the year 9999.
+pub fn timestamp(secs: u64) -> String {
     rfc3339(secs).unwrap_or_else(|| format!("{secs} (after the year 9999)"))
 }
 
@@ -671,55 +660,14 @@ pub async fn verify(jwt: &Jwt, options: &Options<'_>, env: &Env, log: Log) -> Re
         Some(_) => return Err(fail("key", "the header's `kid` is not a string")),
         None => None,
     };
-    let source = options
-        .keys
-        .clone()
-        .unwrap_or_else(|| KeySource::Url(alg.default_key_set().to_string()));
-    let (key, source, cached) = match source {
-        KeySource::File(path) => {
-            let set = load_file(&path)?;
-            let name = format!("{}", path.display());
-            match select(&set, kid, alg, &name)? {
-                Lookup::Found(key) => (key.clone(), name, false),
-                Lookup::Missing(why) => return Err(fail("key", why)),
-            }
+    let (key, source, cached) = match &options.keys {
+        Some(KeySource::File(path)) => {
+            let name = path.display().to_string();
+            let set = load_file(path)?;
+            (found(select(&set, kid, alg, &name)?)?.clone(), name, false)
         }
-        KeySource::Url(url) => {
-            let url = parse_url(&url, "the key set URL (--jwks-url, IDTOK_JWKS_URL)")?;
-            if url.scheme() == "http" {
-                log.info(|| {
-                    format!("fetching the key set over plain http ({url}): public keys, no secret is sent")
-                });
-            }
-            let http = Http::new(options.timeout, log, env.ssl_cert_file.clone());
-            let fetcher = Fetcher {
-                http: &http,
-                url: &url,
-                cache: fsutil::cache_dir(env).and_then(|dir| {
-                    let path = cache_path(&dir, url.as_str());
-                    let jwks = path.parent().unwrap_or(&dir);
-                    fsutil::trusted_dirs(&[&dir, jwks], log).then_some(path)
-                }),
-                log,
-            };
-            let (set, cached) = match fetcher.cached() {
-                Some(set) => (set, true),
-                None => (fetcher.fetch().await?, false),
-            };
-            let name = url.to_string();
-            match select(&set, kid, alg, &name)? {
-                Lookup::Found(key) => (key.clone(), name, cached),
-                Lookup::Missing(why) => {
-                    // Google rotates its keys: a token signed with a new key needs a fresh set.
-                    log.info(|| format!("{why}; fetching the key set again (keys rotate)"));
-                    let set = fetcher.fetch().await?;
-                    match select(&set, kid, alg, &name)? {
-                        Lookup::Found(key) => (key.clone(), name, false),
-                        Lookup::Missing(why) => return Err(fail("key", why)),
-                    }
-                }
-            }
-        }
+        Some(KeySource::Url(url)) => fetch_key(url, kid, alg, options.timeout, env, log).await?,
+        None => fetch_key(alg.default_key_set(), kid, alg, options.timeout, env, log).await?,
     };
     if !signature_valid(jwt, alg, &key.key) {
         let name = key.kid.as_deref().map(truncate).unwrap_or_default();
@@ -741,6 +689,57 @@ pub async fn verify(jwt: &Jwt, options: &Options<'_>, env: &Env, log: Log) -> Re
         audience_checked: options.expect.audience.is_some(),
         email_checked: options.expect.email.is_some(),
     })
+}
+
+/// A key that `select` found; a miss is the `key` check's failure.
+fn found(lookup: Lookup<'_>) -> Result<&Jwk> {
+    match lookup {
+        Lookup::Found(key) => Ok(key),
+        Lookup::Missing(why) => Err(fail("key", why)),
+    }
+}
+
+/// The token's key from the key set at `url`, with the URL and whether the set came from the disk cache. A
+/// set whose `kid`s miss the token's is fetched once more: Google rotates its keys.
+async fn fetch_key(
+    url: &str,
+    kid: Option<&str>,
+    alg: Alg,
+    timeout: Duration,
+    env: &Env,
+    log: Log,
+) -> Result<(Jwk, String, bool)> {
+    let url = parse_url(url, "the key set URL (--jwks-url, IDTOK_JWKS_URL)")?;
+    if url.scheme() == "http" {
+        log.info(|| {
+            format!("fetching the key set over plain http ({url}): public keys, no secret is sent")
+        });
+    }
+    let http = Http::new(timeout, log, env.ssl_cert_file.clone());
+    let fetcher = Fetcher {
+        http: &http,
+        url: &url,
+        cache: fsutil::cache_dir(env).and_then(|dir| {
+            let path = cache_path(&dir, url.as_str());
+            let jwks = path.parent().unwrap_or(&dir);
+            fsutil::trusted_dirs(&[&dir, jwks], log).then_some(path)
+        }),
+        log,
+    };
+    let name = url.to_string();
+    let (set, cached) = match fetcher.cached() {
+        Some(set) => (set, true),
+        None => (fetcher.fetch().await?, false),
+    };
+    match select(&set, kid, alg, &name)? {
+        Lookup::Found(key) => return Ok((key.clone(), name, cached)),
+        Lookup::Missing(why) => {
+            log.info(|| format!("{why}; fetching the key set again (keys rotate)"));
+        }
+    }
+    let set = fetcher.fetch().await?;
+    let key = found(select(&set, kid, alg, &name)?)?.clone();
+    Ok((key, name, false))
 }
 
 /// `--jwks FILE`: a file that cannot be read or is not a key set is a configuration error (exit 3),
@@ -790,7 +789,7 @@ impl Fetcher<'_> {
     /// The cached set while it is fresh; a missing, stale or corrupt entry is `None` (and gets replaced).
     fn cached(&self) -> Option<KeySet> {
         let path = self.cache.as_ref()?;
-        let bytes = match fsutil::read_limited(path, 2 * MAX_KEY_SET) {
+        let bytes = match fsutil::read_private_limited(path, 2 * MAX_KEY_SET) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return None,
             Err(e) => {
@@ -851,35 +850,38 @@ impl Fetcher<'_> {
         }
         let set = KeySet::parse(response.body.as_bytes()).map_err(|e| failed(e.to_string()))?;
         if let Some(path) = &self.cache {
-            match cache_ttl(&response.headers) {
-                Some(ttl) => {
-                    let entry = CacheEntry {
-                        url: self.url.to_string(),
-                        expires_at: now_secs().saturating_add(ttl.as_secs()),
-                        body: response.body.clone(),
-                    };
-                    let written = serde_json::to_vec(&entry)
-                        .map_err(std::io::Error::other)
-                        .and_then(|bytes| fsutil::write_private_atomic(path, &bytes));
-                    match written {
-                        Ok(()) => self.log.info(|| {
-                            format!(
-                                "cached the key set for {}s in {}",
-                                ttl.as_secs(),
-                                path.display()
-                            )
-                        }),
-                        Err(e) => self.log.info(|| {
-                            format!("cannot cache the key set in {}: {e}", path.display())
-                        }),
-                    }
-                }
-                None => self
-                    .log
-                    .info(|| "not caching the key set: the response has no max-age".to_string()),
-            }
+            self.store(path, &response.headers, &response.body);
         }
         Ok(set)
+    }
+
+    /// Caches a fetched set for as long as the response allows; a failure only shows under -v.
+    fn store(&self, path: &Path, headers: &reqwest::header::HeaderMap, body: &str) {
+        let Some(ttl) = cache_ttl(headers) else {
+            self.log
+                .info(|| "not caching the key set: the response has no max-age".to_string());
+            return;
+        };
+        let entry = CacheEntry {
+            url: self.url.to_string(),
+            expires_at: now_secs().saturating_add(ttl.as_secs()),
+            body: body.to_string(),
+        };
+        let written = serde_json::to_vec(&entry)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| fsutil::write_private_atomic(path, &bytes));
+        match written {
+            Ok(()) => self.log.info(|| {
+                format!(
+                    "cached the key set for {}s in {}",
+                    ttl.as_secs(),
+                    path.display()
+                )
+            }),
+            Err(e) => self
+                .log
+                .info(|| format!("cannot cache the key set in {}: {e}", path.display())),
+        }
     }
 }
 
@@ -913,10 +915,7 @@ pub fn cache_ttl(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    unix_secs(SystemTime::now())
 }
 
 #[cfg(test)]

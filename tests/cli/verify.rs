@@ -1131,3 +1131,34 @@ fn a_key_set_planted_in_a_cache_directory_others_can_write_is_not_trusted() {
     let entry: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
     assert_eq!(entry["body"], OTHER_JWKS);
 }
+
+/// A cached key set that others can write to (mode 0666 in a directory they can enter) is not trusted, as a
+/// token cache entry is not: whoever rewrote it could have put in a key of their own.
+#[cfg(unix)]
+#[test]
+fn a_cached_key_set_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let server = MockServer::start();
+    let mock = serve_keys(&server, TEST_JWKS, Some(3600));
+    let url = server.url(CERTS);
+    let entry = cache_file(&env, &url);
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    let planted = json!({"url": url, "expires_at": now() + 3600, "body": OTHER_JWKS});
+    std::fs::write(&entry, planted.to_string()).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for dir in [entry.parent().unwrap(), &env.cache()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let forged = sign_rs256(
+        OTHER_KEY,
+        &json!({"alg": "RS256", "kid": "other-kid-2", "typ": "JWT"}),
+        &json!({"iss": "https://accounts.google.com", "aud": AUD, "sub": "1", "iat": now(), "exp": now() + 600}),
+    );
+    let mut cmd = verify_url(&env, &url, &forged, &["--audience", AUD, "-v"]);
+    let stderr = assert_check_fails(&mut cmd, "key", &forged);
+    assert!(stderr.contains("mode 666 is not private"), "{stderr}");
+    assert!(mock.calls() >= 1, "the real key set must be fetched");
+    let entry_mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
+    assert_eq!(entry_mode, 0o600, "the replacement is private");
+}
