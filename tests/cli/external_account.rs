@@ -22,10 +22,6 @@ const FEDERATED: &str = "ya29.d.federated-access-token-from-sts";
 const AUD: &str = "https://svc-xyz.a.run.app";
 const SUBJECT: &str = "eyJ.ci-oidc-subject-token.sig";
 
-fn generate_id_token_path(email: &str) -> String {
-    format!("/v1/projects/-/serviceAccounts/{email}:generateIdToken")
-}
-
 /// An external_account file whose endpoints are the stand-in server.
 fn config(server: &MockServer, source: Value) -> Value {
     json!({

@@ -5,9 +5,6 @@ use httpmock::prelude::*;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::print_identity_token::{
-    ACCESS_TOKEN, check_jwt_bearer, check_refresh, iam_endpoint, token_endpoint,
-};
 use crate::support::*;
 
 const ME: &str = "me@example.com";

@@ -4,9 +4,6 @@ use httpmock::prelude::*;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::print_identity_token::{
-    ACCESS_TOKEN, check_jwt_bearer, check_refresh, iam_endpoint, token_endpoint,
-};
 use crate::support::*;
 
 const AUD: &str = "https://svc-xyz.a.run.app";

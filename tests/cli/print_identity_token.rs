@@ -6,91 +6,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-pub const ACCESS_TOKEN: &str = "ya29.c.test-access-token-0123456789abcdefghijklmnopqrstuvwxyz";
-
-/// A stand-in OAuth2 token endpoint at `/token` that records the bodies it receives.
-pub fn token_endpoint<'a>(
-    server: &'a MockServer,
-    bodies: &Bodies,
-    reply: Value,
-) -> httpmock::Mock<'a> {
-    let matcher = bodies.matcher();
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/token")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .is_true(matcher);
-        then.status(200)
-            .header("content-type", "application/json")
-            .json_body(reply);
-    })
-}
-
-/// A stand-in generateIdToken for `target` that checks the Bearer header and records the bodies.
-pub fn iam_endpoint<'a>(
-    server: &'a MockServer,
-    target: &str,
-    bearer: &str,
-    bodies: &Bodies,
-    token: &str,
-) -> httpmock::Mock<'a> {
-    let matcher = bodies.matcher();
-    let token = token.to_string();
-    server.mock(|when, then| {
-        when.method(POST)
-            .path(format!(
-                "/v1/projects/-/serviceAccounts/{target}:generateIdToken"
-            ))
-            .header("authorization", format!("Bearer {bearer}"))
-            .header("content-type", "application/json")
-            .is_true(matcher);
-        then.status(200).json_body(json!({ "token": token }));
-    })
-}
-
-/// Checks a JWT-bearer form: exactly `grant_type` and `assertion`, the assertion signed by the test key with
-/// `kid` = private_key_id and the standard claims; returns the claims.
-pub fn check_jwt_bearer(body: &str, token_uri: &str) -> Value {
-    let fields = form(body);
-    assert_eq!(
-        form_names(&fields),
-        ["assertion", "grant_type"],
-        "{fields:?}"
-    );
-    assert_eq!(
-        form_value(&fields, "grant_type"),
-        "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    );
-    let (header, claims) = verify_with_test_key(form_value(&fields, "assertion"));
-    assert_eq!(
-        header,
-        json!({"alg": "RS256", "typ": "JWT", "kid": SA_KEY_ID})
-    );
-    assert_eq!(claims["iss"], SA_EMAIL);
-    assert_eq!(claims["aud"], token_uri);
-    let iat = claims["iat"].as_u64().unwrap();
-    assert!(iat.abs_diff(now()) <= 5, "iat {iat} is not now");
-    assert_eq!(claims["exp"].as_u64().unwrap(), iat + 3600);
-    claims
-}
-
-/// Checks a refresh grant: exactly the four fields (and `audience` when given).
-pub fn check_refresh(body: &str, audience: Option<&str>) {
-    let fields = form(body);
-    let mut expected = vec!["client_id", "client_secret", "grant_type", "refresh_token"];
-    if audience.is_some() {
-        expected.insert(0, "audience");
-    }
-    assert_eq!(form_names(&fields), expected, "{fields:?}");
-    assert_eq!(form_value(&fields, "grant_type"), "refresh_token");
-    assert_eq!(form_value(&fields, "client_id"), USER_CLIENT_ID);
-    assert_eq!(form_value(&fields, "client_secret"), USER_CLIENT_SECRET);
-    assert_eq!(form_value(&fields, "refresh_token"), USER_REFRESH_TOKEN);
-    if let Some(audience) = audience {
-        assert_eq!(form_value(&fields, "audience"), audience);
-    }
-}
-
 fn assert_no_secrets(stderr: &[u8]) {
     let stderr = String::from_utf8_lossy(stderr);
     for secret in [
@@ -741,7 +656,7 @@ fn forbidden_generate_id_token_names_permission_role_target_and_caller() {
     );
     let iam = server.mock(|when, then| {
         when.method(POST)
-            .path(format!("/v1/projects/-/serviceAccounts/{TARGET}:generateIdToken"));
+            .path(generate_id_token_path(TARGET));
         then.status(403).json_body(json!({"error": {
             "code": 403,
             "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).",
