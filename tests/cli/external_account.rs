@@ -1,13 +1,11 @@
 //! `external_account` credentials (workload identity federation) against stand-ins for STS, IAM
 //! Credentials, a CI system's token URL and the AWS metadata server, all on loopback.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use httpmock::Mock;
 use httpmock::prelude::*;
 use predicates::prelude::*;
-use reqwest::Url;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -98,23 +96,6 @@ fn print_identity_token(env: &TestEnv, file: &str) -> assert_cmd::Command {
         AUD,
     ]);
     cmd
-}
-
-/// Decodes an `application/x-www-form-urlencoded` body.
-fn form(body: &str) -> Vec<(String, String)> {
-    Url::parse(&format!("http://x/?{body}"))
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-fn field(form: &[(String, String)], name: &str) -> String {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no form field {name}"))
-        .1
-        .clone()
 }
 
 // ---- file and url sources, the STS exchange and generateIdToken ----
@@ -757,18 +738,15 @@ fn aws_config(server: &MockServer) -> Value {
 }
 
 /// An STS stand-in that keeps the request bodies it received.
-fn capturing_sts(server: &MockServer) -> (Mock<'_>, Arc<Mutex<Vec<String>>>) {
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
+fn capturing_sts(server: &MockServer) -> (Mock<'_>, Bodies) {
+    let bodies = Bodies::default();
+    let matcher = bodies.matcher();
     let mock = server.mock(move |when, then| {
         when.method(POST)
             .path("/v1/token")
             .form_urlencoded_tuple("subject_token_type", AWS_TYPE)
             .form_urlencoded_tuple("audience", PROVIDER)
-            .is_true(move |req| {
-                seen.lock().unwrap().push(req.body_string());
-                true
-            });
+            .is_true(matcher);
         then.status(200)
             .json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
     });
@@ -777,16 +755,10 @@ fn capturing_sts(server: &MockServer) -> (Mock<'_>, Arc<Mutex<Vec<String>>>) {
 
 /// The subject token of an aws source, decoded: the signed request as JSON.
 fn decoded_aws_subject(body: &str) -> Value {
-    let subject = field(&form(body), "subject_token");
-    // The token is the percent-encoded JSON; decode it as a query value would be.
-    let decoded = Url::parse(&format!("http://x/?t={subject}"))
-        .unwrap()
-        .query_pairs()
-        .next()
-        .unwrap()
-        .1
-        .into_owned();
-    serde_json::from_str(&decoded).expect("subject token is URL-encoded JSON")
+    let fields = form(body);
+    // The token is the percent-encoded JSON; decode it as a form value would be.
+    let decoded = form(&format!("t={}", form_value(&fields, "subject_token")));
+    serde_json::from_str(form_value(&decoded, "t")).expect("subject token is URL-encoded JSON")
 }
 
 fn header<'a>(request: &'a Value, name: &str) -> &'a str {
@@ -876,9 +848,8 @@ fn aws_with_environment_credentials_signs_get_caller_identity() {
     sts.assert();
     iam.assert();
     imds.assert_calls(0);
-    let bodies = bodies.lock().unwrap();
     assert_signed_request(
-        &decoded_aws_subject(&bodies[0]),
+        &decoded_aws_subject(&bodies.all()[0]),
         "us-east-2",
         "AKIDEXAMPLE",
         "env-session-token",
@@ -934,9 +905,8 @@ fn aws_with_imdsv2_reads_region_and_role_credentials() {
     creds.assert();
     sts.assert();
     iam.assert();
-    let bodies = bodies.lock().unwrap();
     assert_signed_request(
-        &decoded_aws_subject(&bodies[0]),
+        &decoded_aws_subject(&bodies.all()[0]),
         "eu-west-3",
         "ASIAROLEEXAMPLE",
         "role-session-token",
