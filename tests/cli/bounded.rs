@@ -9,8 +9,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
 /// The longest any of these commands may run before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(15);
 
@@ -431,17 +429,8 @@ fn retry_after_on_429_is_honoured() {
             .header("Retry-After", "1")
             .body("rate limited");
     });
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .args([
-            "metadata",
-            "--audience",
-            "a",
-            "--no-cache",
-            "--timeout",
-            "10",
-            "-v",
-        ])
+    let mut cmd = metadata_cmd(&env, &server);
+    cmd.args(["--audience", "a", "--no-cache", "--timeout", "10", "-v"])
         .timeout(HUNG);
     let run = std::thread::spawn(move || cmd.output().unwrap());
     let waiting = std::time::Instant::now();
@@ -477,16 +466,8 @@ fn retry_after_beyond_the_deadline_falls_back_to_backoff() {
             .header("Retry-After", "3600")
             .body("unavailable");
     });
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .args([
-            "metadata",
-            "--audience",
-            "a",
-            "--no-cache",
-            "--timeout",
-            "10",
-        ])
+    let mut cmd = metadata_cmd(&env, &server);
+    cmd.args(["--audience", "a", "--no-cache", "--timeout", "10"])
         .timeout(HUNG);
     let run = std::thread::spawn(move || cmd.output().unwrap());
     let waiting = std::time::Instant::now();

@@ -11,15 +11,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
-fn metadata_cmd(env: &TestEnv, server: &MockServer) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .arg("metadata");
-    cmd
-}
-
 /// A mock identity endpoint that answers every request with `token`.
 fn serve<'a>(server: &'a MockServer, token: &str) -> httpmock::Mock<'a> {
     server.mock(|when, then| {

@@ -54,7 +54,7 @@ impl AllSources {
         mocks.push((
             "metadata",
             self.server.mock(|when, then| {
-                when.path("/computeMetadata/v1/instance/service-accounts/default/identity");
+                when.path(IDENTITY);
                 then.status(200).body(token);
             }),
         ));

@@ -8,15 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
-fn metadata_cmd(env: &TestEnv, server: &MockServer) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .arg("metadata");
-    cmd
-}
-
 #[test]
 fn prints_exactly_the_token_and_a_newline() {
     let env = TestEnv::new();

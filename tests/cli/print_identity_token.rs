@@ -697,7 +697,7 @@ fn metadata_server_with_token_format_and_license() {
     let token = google_id_token(GCLOUD_AUD, json!({"email": SA_EMAIL}));
     let mock = server.mock(|when, then| {
         when.method(GET)
-            .path("/computeMetadata/v1/instance/service-accounts/default/identity")
+            .path(IDENTITY)
             .header("Metadata-Flavor", "Google")
             .query_param("audience", GCLOUD_AUD)
             .query_param("format", "full")
@@ -729,7 +729,7 @@ fn metadata_server_include_email_means_full_format() {
     let server = MockServer::start();
     let token = google_id_token("aud", json!({"email": SA_EMAIL}));
     let mock = server.mock(|when, then| {
-        when.path("/computeMetadata/v1/instance/service-accounts/default/identity")
+        when.path(IDENTITY)
             .query_param("audience", "aud")
             .query_param("format", "full")
             .query_param_missing("licenses");

@@ -88,6 +88,17 @@ impl TestEnv {
     }
 }
 
+/// The metadata server's identity endpoint.
+pub const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
+
+/// `idtok metadata` against a stand-in metadata server.
+pub fn metadata_cmd(env: &TestEnv, server: &MockServer) -> Command {
+    let mut cmd = env.cmd();
+    cmd.env("GCE_METADATA_HOST", server.address().to_string())
+        .arg("metadata");
+    cmd
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
