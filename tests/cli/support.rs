@@ -311,6 +311,25 @@ impl Bodies {
         }
     }
 
+    /// Like `matcher`, but records each request's bearer token (empty without one) instead of its body.
+    pub fn bearer_matcher(
+        &self,
+    ) -> impl Fn(&httpmock::HttpMockRequest) -> bool + Send + Sync + 'static {
+        let seen = self.0.clone();
+        move |req| {
+            let header = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            seen.lock()
+                .unwrap()
+                .push(header.strip_prefix("Bearer ").unwrap_or("").to_string());
+            true
+        }
+    }
+
     pub fn all(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
