@@ -106,7 +106,8 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-fn b64(bytes: &[u8]) -> String {
+/// Base64url without padding, as JWTs use it.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
