@@ -33,6 +33,12 @@ fn config(server: &MockServer, source: Value) -> Value {
     })
 }
 
+/// An external_account config whose subject token (SUBJECT) is in the file `oidc.jwt`.
+fn file_source(env: &TestEnv, server: &MockServer) -> Value {
+    let token_file = env.write("oidc.jwt", SUBJECT);
+    config(server, json!({"file": token_file}))
+}
+
 fn write_config(env: &TestEnv, config: &Value) -> String {
     env.write("wif.json", config.to_string())
         .to_string_lossy()
@@ -271,8 +277,7 @@ fn missing_subject_token_file_is_exit_3_naming_it() {
 fn sts_refusal_is_exit_4_with_googles_description() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let file = write_config(&env, &config(&server, json!({"file": token_file})));
+    let file = write_config(&env, &file_source(&env, &server));
     server.mock(|when, then| {
         when.method(POST).path("/v1/token");
         then.status(400).json_body(json!({
@@ -300,8 +305,7 @@ fn sts_refusal_is_exit_4_with_googles_description() {
 fn iam_refusal_names_the_workload_identity_binding() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let file = write_config(&env, &config(&server, json!({"file": token_file})));
+    let file = write_config(&env, &file_source(&env, &server));
     let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
     server.mock(|when, then| {
         when.method(POST).path(generate_id_token_path(SA));
@@ -328,8 +332,7 @@ fn iam_refusal_names_the_workload_identity_binding() {
 fn client_credentials_are_sent_as_http_basic() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["client_id"] = json!("my-client");
     cfg["client_secret"] = json!("my-secret");
     let file = write_config(&env, &cfg);
@@ -361,8 +364,7 @@ fn client_credentials_are_sent_as_http_basic() {
 fn workforce_pool_user_project_is_sent_as_options() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["audience"] = json!(WORKFORCE);
     cfg["workforce_pool_user_project"] = json!("998877");
     let file = write_config(&env, &cfg);
@@ -405,8 +407,7 @@ fn workforce_user_project_on_a_workload_pool_is_refused() {
 fn without_a_service_account_there_is_no_id_token() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg.as_object_mut()
         .unwrap()
         .remove("service_account_impersonation_url");
@@ -466,8 +467,7 @@ fn missing_and_invalid_fields_name_the_file_and_field_never_values() {
 fn plain_http_sts_off_loopback_is_refused() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["token_url"] = json!("http://sts.example.invalid/v1/token");
     let file = write_config(&env, &cfg);
     let out = print_identity_token(&env, &file)
@@ -919,8 +919,7 @@ fn aws_with_imdsv2_reads_region_and_role_credentials() {
 fn impersonate_starts_from_the_files_service_account() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["service_account_impersonation"] = json!({"token_lifetime_seconds": 1200});
     let file = write_config(&env, &cfg);
     let target = "backend-caller@proj.iam.gserviceaccount.com";
@@ -978,8 +977,7 @@ fn impersonate_starts_from_the_files_service_account() {
 fn impersonating_the_files_own_service_account_is_self_impersonation() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let file = write_config(&env, &config(&server, json!({"file": token_file})));
+    let file = write_config(&env, &file_source(&env, &server));
     env.cmd()
         .args([
             "impersonate",
@@ -1079,8 +1077,7 @@ fn workforce_user_project_is_left_out_when_the_client_authenticates() {
     // google-auth: the client id already names the project, so `options` is not sent with client auth.
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["audience"] = json!(WORKFORCE);
     cfg["workforce_pool_user_project"] = json!("998877");
     cfg["client_id"] = json!("my-client");
@@ -1138,8 +1135,7 @@ fn gcloud_account_logged_in_with_a_cred_file_is_federated() {
     // service account's email.
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    env.credentials_db(&[(SA, &config(&server, json!({"file": token_file})))]);
+    env.credentials_db(&[(SA, &file_source(&env, &server))]);
     let token = sa_token();
     let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
     let iam = iam_mock(&server, false, &token);
