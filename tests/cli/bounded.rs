@@ -124,12 +124,8 @@ fn a_key_piped_in_as_the_credential_file_is_read() {
 #[test]
 fn a_pipe_whose_writer_never_finishes_ends_within_the_timeout() {
     let env = TestEnv::new();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"))
-        .env_clear()
-        .env("HOME", env.home())
-        .env("CLOUDSDK_CONFIG", env.gcloud())
-        .env("IDTOK_CACHE_DIR", env.cache())
-        .env("GCE_METADATA_IP", "127.0.0.1:9")
+    let mut child = env
+        .std_cmd()
         .args(["print-identity-token", "--no-cache", "--timeout", "1"])
         .args(["--credential-file-override", "/dev/stdin"])
         .stdin(std::process::Stdio::piped())

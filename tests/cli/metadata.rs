@@ -479,11 +479,9 @@ fn a_closed_stdout_is_not_an_error() {
         when.path(IDENTITY);
         then.status(200).body(&token);
     });
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"))
-        .env_clear()
+    let mut child = env
+        .std_cmd()
         .env("GCE_METADATA_HOST", server.address().to_string())
-        .env("IDTOK_CACHE_DIR", env.cache())
-        .env("HOME", env.home())
         .args(["metadata", "--audience", "a"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

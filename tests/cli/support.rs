@@ -74,7 +74,13 @@ impl TestEnv {
     /// The binary with a scrubbed environment. The metadata server's fallback IP points at a closed
     /// loopback port, so that nothing a test runs can leave this machine.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("idtok"));
+        Command::from_std(self.std_cmd())
+    }
+
+    /// The same scrubbed command as a `std::process::Command`, for a test that must spawn the binary and
+    /// hold its pipes itself.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
