@@ -536,11 +536,7 @@ fn impersonation_from_the_environment_variable() {
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
     let token = google_id_token(GCLOUD_AUD, json!({}));
     let iam_bodies = Bodies::default();
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let iam_mock = iam_endpoint(&server, TARGET, ACCESS_TOKEN, &iam_bodies, &token);
     env.cmd()
         .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
@@ -615,11 +611,7 @@ fn self_impersonation_allowed_warns() {
     let server = MockServer::start();
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
     let token = google_id_token("aud", json!({}));
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let iam_mock = iam_endpoint(&server, SA_EMAIL, ACCESS_TOKEN, &Bodies::default(), &token);
     env.cmd()
         .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
@@ -649,11 +641,7 @@ fn forbidden_generate_id_token_names_permission_role_target_and_caller() {
     let env = TestEnv::new();
     let server = MockServer::start();
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let iam = server.mock(|when, then| {
         when.method(POST)
             .path(generate_id_token_path(TARGET));

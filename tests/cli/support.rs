@@ -423,6 +423,15 @@ pub fn token_endpoint<'a>(
     })
 }
 
+/// A stand-in token endpoint at `/token` that grants ACCESS_TOKEN, for tests that check only what comes after.
+pub fn access_token_endpoint(server: &MockServer) -> httpmock::Mock<'_> {
+    token_endpoint(
+        server,
+        &Bodies::default(),
+        json!({"access_token": ACCESS_TOKEN}),
+    )
+}
+
 /// A stand-in generateIdToken for `target` that checks the Bearer header and records the bodies.
 pub fn iam_endpoint<'a>(
     server: &'a MockServer,
