@@ -9,8 +9,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
 /// The longest any of these commands may run before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(15);
 
@@ -126,12 +124,8 @@ fn a_key_piped_in_as_the_credential_file_is_read() {
 #[test]
 fn a_pipe_whose_writer_never_finishes_ends_within_the_timeout() {
     let env = TestEnv::new();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"))
-        .env_clear()
-        .env("HOME", env.home())
-        .env("CLOUDSDK_CONFIG", env.gcloud())
-        .env("IDTOK_CACHE_DIR", env.cache())
-        .env("GCE_METADATA_IP", "127.0.0.1:9")
+    let mut child = env
+        .std_cmd()
         .args(["print-identity-token", "--no-cache", "--timeout", "1"])
         .args(["--credential-file-override", "/dev/stdin"])
         .stdin(std::process::Stdio::piped())
@@ -417,6 +411,42 @@ fn a_hanging_federation_step_ends_within_the_timeout() {
     }
 }
 
+/// Runs `cmd` (bounded by HUNG) in the background and returns once `first` has received a request.
+fn run_until_first_request(
+    mut cmd: assert_cmd::Command,
+    first: &httpmock::Mock,
+) -> std::thread::JoinHandle<std::process::Output> {
+    cmd.timeout(HUNG);
+    let run = std::thread::spawn(move || cmd.output().unwrap());
+    let waiting = std::time::Instant::now();
+    while first.calls() == 0 {
+        assert!(waiting.elapsed() < HUNG, "no request arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run
+}
+
+/// Replaces the `failing` identity endpoint with one that serves `token`, then checks that the run
+/// recovered: exit 0, exactly the token on stdout, one request to the new endpoint. Returns stderr.
+fn recover_and_finish(
+    server: &httpmock::MockServer,
+    mut failing: httpmock::Mock,
+    token: &str,
+    run: std::thread::JoinHandle<std::process::Output>,
+) -> String {
+    failing.delete();
+    let ok = server.mock(|when, then| {
+        when.path(IDENTITY);
+        then.status(200).body(token);
+    });
+    let output = run.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(output.stdout, format!("{token}\n").as_bytes());
+    ok.assert();
+    stderr
+}
+
 /// A 429 with `Retry-After: 1` is retried after the second the server asked for, not after the first
 /// 100 ms backoff step. Checked by the requests the server received at a point in time (a lower bound
 /// only: a loaded machine can only make the retry later).
@@ -425,43 +455,19 @@ fn retry_after_on_429_is_honoured() {
     let env = TestEnv::new();
     let server = httpmock::MockServer::start();
     let token = google_id_token("a", json!({}));
-    let mut limited = server.mock(|when, then| {
+    let limited = server.mock(|when, then| {
         when.path(IDENTITY);
         then.status(429)
             .header("Retry-After", "1")
             .body("rate limited");
     });
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .args([
-            "metadata",
-            "--audience",
-            "a",
-            "--no-cache",
-            "--timeout",
-            "10",
-            "-v",
-        ])
-        .timeout(HUNG);
-    let run = std::thread::spawn(move || cmd.output().unwrap());
-    let waiting = std::time::Instant::now();
-    while limited.calls() == 0 {
-        assert!(waiting.elapsed() < HUNG, "no request arrived");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut cmd = metadata_cmd(&env, &server);
+    cmd.args(["--audience", "a", "--no-cache", "--timeout", "10", "-v"]);
+    let run = run_until_first_request(cmd, &limited);
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(limited.calls(), 1, "retried before Retry-After said");
-    limited.delete();
-    let ok = server.mock(|when, then| {
-        when.path(IDENTITY);
-        then.status(200).body(&token);
-    });
-    let output = run.join().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(output.stdout, format!("{token}\n").as_bytes());
+    let stderr = recover_and_finish(&server, limited, &token, run);
     assert!(stderr.contains("Retry-After"), "{stderr}");
-    ok.assert();
 }
 
 /// A `Retry-After` longer than what is left of `--timeout` is not waited out (the command could only fail
@@ -471,37 +477,14 @@ fn retry_after_beyond_the_deadline_falls_back_to_backoff() {
     let env = TestEnv::new();
     let server = httpmock::MockServer::start();
     let token = google_id_token("a", json!({}));
-    let mut limited = server.mock(|when, then| {
+    let limited = server.mock(|when, then| {
         when.path(IDENTITY);
         then.status(503)
             .header("Retry-After", "3600")
             .body("unavailable");
     });
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .args([
-            "metadata",
-            "--audience",
-            "a",
-            "--no-cache",
-            "--timeout",
-            "10",
-        ])
-        .timeout(HUNG);
-    let run = std::thread::spawn(move || cmd.output().unwrap());
-    let waiting = std::time::Instant::now();
-    while limited.calls() == 0 {
-        assert!(waiting.elapsed() < HUNG, "no request arrived");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    limited.delete();
-    let ok = server.mock(|when, then| {
-        when.path(IDENTITY);
-        then.status(200).body(&token);
-    });
-    let output = run.join().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(output.stdout, format!("{token}\n").as_bytes());
-    ok.assert();
+    let mut cmd = metadata_cmd(&env, &server);
+    cmd.args(["--audience", "a", "--no-cache", "--timeout", "10"]);
+    let run = run_until_first_request(cmd, &limited);
+    recover_and_finish(&server, limited, &token, run);
 }

@@ -2,7 +2,7 @@
 //! a miss is proved by the requests the mock received, never by comparing tokens.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use httpmock::prelude::*;
@@ -10,15 +10,6 @@ use predicates::prelude::*;
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
-fn metadata_cmd(env: &TestEnv, server: &MockServer) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .arg("metadata");
-    cmd
-}
 
 /// A mock identity endpoint that answers every request with `token`.
 fn serve<'a>(server: &'a MockServer, token: &str) -> httpmock::Mock<'a> {
@@ -672,12 +663,8 @@ fn thirty_concurrent_runs_all_succeed_and_leave_a_readable_cache() {
     let mock = serve(&server, &token);
     let children: Vec<_> = (0..30)
         .map(|_| {
-            Command::new(assert_cmd::cargo::cargo_bin!("idtok"))
-                .env_clear()
-                .env("HOME", env.home())
-                .env("IDTOK_CACHE_DIR", env.cache())
+            env.std_cmd()
                 .env("GCE_METADATA_HOST", server.address().to_string())
-                .env("GCE_METADATA_IP", "127.0.0.1:9")
                 .args(["metadata", "--audience", "a", "--timeout", "60"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

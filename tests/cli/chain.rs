@@ -54,7 +54,7 @@ impl AllSources {
         mocks.push((
             "metadata",
             self.server.mock(|when, then| {
-                when.path("/computeMetadata/v1/instance/service-accounts/default/identity");
+                when.path(IDENTITY);
                 then.status(200).body(token);
             }),
         ));
@@ -447,8 +447,7 @@ fn token_host_overrides_the_default_token_endpoint() {
     let key = env.write_json("key.json", &key);
     let token = google_id_token(GCLOUD_AUD, json!({}));
     let bodies = Bodies::default();
-    let mock =
-        crate::print_identity_token::token_endpoint(&server, &bodies, json!({"id_token": token}));
+    let mock = token_endpoint(&server, &bodies, json!({"id_token": token}));
     env.cmd()
         .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
         .env("CLOUDSDK_AUTH_TOKEN_HOST", server.url("/token"))
@@ -457,5 +456,5 @@ fn token_host_overrides_the_default_token_endpoint() {
         .success()
         .stdout(format!("{token}\n"));
     mock.assert();
-    crate::print_identity_token::check_jwt_bearer(&bodies.one(), &server.url("/token"));
+    check_jwt_bearer(&bodies.one(), &server.url("/token"));
 }

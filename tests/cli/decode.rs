@@ -2,8 +2,6 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use httpmock::prelude::*;
 use predicates::prelude::*;
 use serde_json::{Value, json};
@@ -18,10 +16,6 @@ fn rfc3339(secs: u64) -> String {
 fn expected_json(token: &str) -> String {
     let (header, payload) = jwt_parts(token);
     format!("{}\n", json!({"header": header, "payload": payload}))
-}
-
-fn b64(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
 }
 
 /// A failure: the exit code, `idtok: error:` and `expected` on stderr, nothing on stdout, no token on stderr.

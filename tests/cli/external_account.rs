@@ -1,13 +1,11 @@
 //! `external_account` credentials (workload identity federation) against stand-ins for STS, IAM
 //! Credentials, a CI system's token URL and the AWS metadata server, all on loopback.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use httpmock::Mock;
 use httpmock::prelude::*;
 use predicates::prelude::*;
-use reqwest::Url;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -22,10 +20,6 @@ const FEDERATED: &str = "ya29.d.federated-access-token-from-sts";
 const AUD: &str = "https://svc-xyz.a.run.app";
 const SUBJECT: &str = "eyJ.ci-oidc-subject-token.sig";
 
-fn generate_id_token_path(email: &str) -> String {
-    format!("/v1/projects/-/serviceAccounts/{email}:generateIdToken")
-}
-
 /// An external_account file whose endpoints are the stand-in server.
 fn config(server: &MockServer, source: Value) -> Value {
     json!({
@@ -37,6 +31,12 @@ fn config(server: &MockServer, source: Value) -> Value {
             server.url(format!("/v1/projects/-/serviceAccounts/{SA}:generateAccessToken")),
         "credential_source": source,
     })
+}
+
+/// An external_account config whose subject token (SUBJECT) is in the file `oidc.jwt`.
+fn file_source(env: &TestEnv, server: &MockServer) -> Value {
+    let token_file = env.write("oidc.jwt", SUBJECT);
+    config(server, json!({"file": token_file}))
 }
 
 fn write_config(env: &TestEnv, config: &Value) -> String {
@@ -102,23 +102,6 @@ fn print_identity_token(env: &TestEnv, file: &str) -> assert_cmd::Command {
         AUD,
     ]);
     cmd
-}
-
-/// Decodes an `application/x-www-form-urlencoded` body.
-fn form(body: &str) -> Vec<(String, String)> {
-    Url::parse(&format!("http://x/?{body}"))
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-fn field(form: &[(String, String)], name: &str) -> String {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no form field {name}"))
-        .1
-        .clone()
 }
 
 // ---- file and url sources, the STS exchange and generateIdToken ----
@@ -294,8 +277,7 @@ fn missing_subject_token_file_is_exit_3_naming_it() {
 fn sts_refusal_is_exit_4_with_googles_description() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let file = write_config(&env, &config(&server, json!({"file": token_file})));
+    let file = write_config(&env, &file_source(&env, &server));
     server.mock(|when, then| {
         when.method(POST).path("/v1/token");
         then.status(400).json_body(json!({
@@ -323,8 +305,7 @@ fn sts_refusal_is_exit_4_with_googles_description() {
 fn iam_refusal_names_the_workload_identity_binding() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let file = write_config(&env, &config(&server, json!({"file": token_file})));
+    let file = write_config(&env, &file_source(&env, &server));
     let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
     server.mock(|when, then| {
         when.method(POST).path(generate_id_token_path(SA));
@@ -351,8 +332,7 @@ fn iam_refusal_names_the_workload_identity_binding() {
 fn client_credentials_are_sent_as_http_basic() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["client_id"] = json!("my-client");
     cfg["client_secret"] = json!("my-secret");
     let file = write_config(&env, &cfg);
@@ -384,8 +364,7 @@ fn client_credentials_are_sent_as_http_basic() {
 fn workforce_pool_user_project_is_sent_as_options() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["audience"] = json!(WORKFORCE);
     cfg["workforce_pool_user_project"] = json!("998877");
     let file = write_config(&env, &cfg);
@@ -428,8 +407,7 @@ fn workforce_user_project_on_a_workload_pool_is_refused() {
 fn without_a_service_account_there_is_no_id_token() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg.as_object_mut()
         .unwrap()
         .remove("service_account_impersonation_url");
@@ -489,8 +467,7 @@ fn missing_and_invalid_fields_name_the_file_and_field_never_values() {
 fn plain_http_sts_off_loopback_is_refused() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["token_url"] = json!("http://sts.example.invalid/v1/token");
     let file = write_config(&env, &cfg);
     let out = print_identity_token(&env, &file)
@@ -761,18 +738,15 @@ fn aws_config(server: &MockServer) -> Value {
 }
 
 /// An STS stand-in that keeps the request bodies it received.
-fn capturing_sts(server: &MockServer) -> (Mock<'_>, Arc<Mutex<Vec<String>>>) {
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
+fn capturing_sts(server: &MockServer) -> (Mock<'_>, Bodies) {
+    let bodies = Bodies::default();
+    let matcher = bodies.matcher();
     let mock = server.mock(move |when, then| {
         when.method(POST)
             .path("/v1/token")
             .form_urlencoded_tuple("subject_token_type", AWS_TYPE)
             .form_urlencoded_tuple("audience", PROVIDER)
-            .is_true(move |req| {
-                seen.lock().unwrap().push(req.body_string());
-                true
-            });
+            .is_true(matcher);
         then.status(200)
             .json_body(json!({"access_token": FEDERATED, "expires_in": 3600}));
     });
@@ -781,16 +755,10 @@ fn capturing_sts(server: &MockServer) -> (Mock<'_>, Arc<Mutex<Vec<String>>>) {
 
 /// The subject token of an aws source, decoded: the signed request as JSON.
 fn decoded_aws_subject(body: &str) -> Value {
-    let subject = field(&form(body), "subject_token");
-    // The token is the percent-encoded JSON; decode it as a query value would be.
-    let decoded = Url::parse(&format!("http://x/?t={subject}"))
-        .unwrap()
-        .query_pairs()
-        .next()
-        .unwrap()
-        .1
-        .into_owned();
-    serde_json::from_str(&decoded).expect("subject token is URL-encoded JSON")
+    let fields = form(body);
+    // The token is the percent-encoded JSON; decode it as a form value would be.
+    let decoded = form(&format!("t={}", form_value(&fields, "subject_token")));
+    serde_json::from_str(form_value(&decoded, "t")).expect("subject token is URL-encoded JSON")
 }
 
 fn header<'a>(request: &'a Value, name: &str) -> &'a str {
@@ -880,9 +848,8 @@ fn aws_with_environment_credentials_signs_get_caller_identity() {
     sts.assert();
     iam.assert();
     imds.assert_calls(0);
-    let bodies = bodies.lock().unwrap();
     assert_signed_request(
-        &decoded_aws_subject(&bodies[0]),
+        &decoded_aws_subject(&bodies.all()[0]),
         "us-east-2",
         "AKIDEXAMPLE",
         "env-session-token",
@@ -938,9 +905,8 @@ fn aws_with_imdsv2_reads_region_and_role_credentials() {
     creds.assert();
     sts.assert();
     iam.assert();
-    let bodies = bodies.lock().unwrap();
     assert_signed_request(
-        &decoded_aws_subject(&bodies[0]),
+        &decoded_aws_subject(&bodies.all()[0]),
         "eu-west-3",
         "ASIAROLEEXAMPLE",
         "role-session-token",
@@ -953,8 +919,7 @@ fn aws_with_imdsv2_reads_region_and_role_credentials() {
 fn impersonate_starts_from_the_files_service_account() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["service_account_impersonation"] = json!({"token_lifetime_seconds": 1200});
     let file = write_config(&env, &cfg);
     let target = "backend-caller@proj.iam.gserviceaccount.com";
@@ -1012,8 +977,7 @@ fn impersonate_starts_from_the_files_service_account() {
 fn impersonating_the_files_own_service_account_is_self_impersonation() {
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let file = write_config(&env, &config(&server, json!({"file": token_file})));
+    let file = write_config(&env, &file_source(&env, &server));
     env.cmd()
         .args([
             "impersonate",
@@ -1113,8 +1077,7 @@ fn workforce_user_project_is_left_out_when_the_client_authenticates() {
     // google-auth: the client id already names the project, so `options` is not sent with client auth.
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    let mut cfg = config(&server, json!({"file": token_file}));
+    let mut cfg = file_source(&env, &server);
     cfg["audience"] = json!(WORKFORCE);
     cfg["workforce_pool_user_project"] = json!("998877");
     cfg["client_id"] = json!("my-client");
@@ -1172,8 +1135,7 @@ fn gcloud_account_logged_in_with_a_cred_file_is_federated() {
     // service account's email.
     let env = TestEnv::new();
     let server = MockServer::start();
-    let token_file = env.write("oidc.jwt", SUBJECT);
-    env.credentials_db(&[(SA, &config(&server, json!({"file": token_file})))]);
+    env.credentials_db(&[(SA, &file_source(&env, &server))]);
     let token = sa_token();
     let sts = sts_mock(&server, SUBJECT, JWT_TYPE);
     let iam = iam_mock(&server, false, &token);

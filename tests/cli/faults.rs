@@ -15,7 +15,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
 /// No raw server lives longer than this, whatever happens to the test.
 const SERVER_LIFETIME: Duration = Duration::from_secs(30);
 

@@ -5,9 +5,6 @@ use httpmock::prelude::*;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::print_identity_token::{
-    ACCESS_TOKEN, check_jwt_bearer, check_refresh, iam_endpoint, token_endpoint,
-};
 use crate::support::*;
 
 const ME: &str = "me@example.com";
@@ -215,7 +212,7 @@ fn gce_credential_is_the_metadata_server() {
     env.gcloud_config("default", &format!("[core]\naccount = {vm}\n"));
     let token = google_id_token("aud", json!({}));
     let mock = server.mock(|when, then| {
-        when.path("/computeMetadata/v1/instance/service-accounts/default/identity")
+        when.path(IDENTITY)
             .query_param("audience", "aud")
             .query_param("format", "standard");
         then.status(200).body(&token);

@@ -9,8 +9,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
 /// A token endpoint that redirects to another origin must not get the grant re-sent there: a 307 keeps the
 /// POST body (the signed assertion, or a refresh token and client secret), and the next origin may be plain
 /// http on another machine.
@@ -148,10 +146,8 @@ fn json_output_survives_a_far_future_expiry() {
         when.path(IDENTITY);
         then.status(200).body(&token);
     });
-    let out = env
-        .cmd()
-        .env("GCE_METADATA_HOST", server.address().to_string())
-        .args(["metadata", "--audience", "aud", "--no-cache", "-o", "json"])
+    let out = metadata_cmd(&env, &server)
+        .args(["--audience", "aud", "--no-cache", "-o", "json"])
         .assert()
         .success();
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -176,9 +172,8 @@ fn metadata_service_account_is_one_path_segment() {
         .query_param("format", "standard");
         then.status(200).body(&token);
     });
-    env.cmd()
-        .env("GCE_METADATA_HOST", server.address().to_string())
-        .args(["metadata", "--audience", "aud", "--no-cache"])
+    metadata_cmd(&env, &server)
+        .args(["--audience", "aud", "--no-cache"])
         .args(["--service-account", "a?b#c/../d@x"])
         .assert()
         .success()

@@ -4,9 +4,6 @@ use httpmock::prelude::*;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use crate::print_identity_token::{
-    ACCESS_TOKEN, check_jwt_bearer, check_refresh, iam_endpoint, token_endpoint,
-};
 use crate::support::*;
 
 const AUD: &str = "https://svc-xyz.a.run.app";
@@ -255,11 +252,7 @@ fn forbidden_with_delegates_names_the_last_delegate_and_the_chain() {
     let env = TestEnv::new();
     let server = MockServer::start();
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     server.mock(|when, then| {
         when.path_includes("generateIdToken");
         then.status(403)
@@ -296,11 +289,7 @@ fn impersonated_file_as_caller_becomes_one_delegation_chain() {
             &[],
         ),
     );
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let token = google_id_token(AUD, json!({}));
     let iam_bodies = Bodies::default();
     let iam_mock = iam_endpoint(&server, TARGET, ACCESS_TOKEN, &iam_bodies, &token);
@@ -359,11 +348,7 @@ fn unknown_target_is_exit_4() {
     let env = TestEnv::new();
     let server = MockServer::start();
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     server.mock(|when, then| {
         when.path_includes("generateIdToken");
         then.status(404).json_body(

@@ -8,15 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
-
-fn metadata_cmd(env: &TestEnv, server: &MockServer) -> assert_cmd::Command {
-    let mut cmd = env.cmd();
-    cmd.env("GCE_METADATA_HOST", server.address().to_string())
-        .arg("metadata");
-    cmd
-}
-
 #[test]
 fn prints_exactly_the_token_and_a_newline() {
     let env = TestEnv::new();
@@ -488,11 +479,9 @@ fn a_closed_stdout_is_not_an_error() {
         when.path(IDENTITY);
         then.status(200).body(&token);
     });
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"))
-        .env_clear()
+    let mut child = env
+        .std_cmd()
         .env("GCE_METADATA_HOST", server.address().to_string())
-        .env("IDTOK_CACHE_DIR", env.cache())
-        .env("HOME", env.home())
         .args(["metadata", "--audience", "a"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -6,91 +6,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-pub const ACCESS_TOKEN: &str = "ya29.c.test-access-token-0123456789abcdefghijklmnopqrstuvwxyz";
-
-/// A stand-in OAuth2 token endpoint at `/token` that records the bodies it receives.
-pub fn token_endpoint<'a>(
-    server: &'a MockServer,
-    bodies: &Bodies,
-    reply: Value,
-) -> httpmock::Mock<'a> {
-    let matcher = bodies.matcher();
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/token")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .is_true(matcher);
-        then.status(200)
-            .header("content-type", "application/json")
-            .json_body(reply);
-    })
-}
-
-/// A stand-in generateIdToken for `target` that checks the Bearer header and records the bodies.
-pub fn iam_endpoint<'a>(
-    server: &'a MockServer,
-    target: &str,
-    bearer: &str,
-    bodies: &Bodies,
-    token: &str,
-) -> httpmock::Mock<'a> {
-    let matcher = bodies.matcher();
-    let token = token.to_string();
-    server.mock(|when, then| {
-        when.method(POST)
-            .path(format!(
-                "/v1/projects/-/serviceAccounts/{target}:generateIdToken"
-            ))
-            .header("authorization", format!("Bearer {bearer}"))
-            .header("content-type", "application/json")
-            .is_true(matcher);
-        then.status(200).json_body(json!({ "token": token }));
-    })
-}
-
-/// Checks a JWT-bearer form: exactly `grant_type` and `assertion`, the assertion signed by the test key with
-/// `kid` = private_key_id and the standard claims; returns the claims.
-pub fn check_jwt_bearer(body: &str, token_uri: &str) -> Value {
-    let fields = form(body);
-    assert_eq!(
-        form_names(&fields),
-        ["assertion", "grant_type"],
-        "{fields:?}"
-    );
-    assert_eq!(
-        form_value(&fields, "grant_type"),
-        "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    );
-    let (header, claims) = verify_with_test_key(form_value(&fields, "assertion"));
-    assert_eq!(
-        header,
-        json!({"alg": "RS256", "typ": "JWT", "kid": SA_KEY_ID})
-    );
-    assert_eq!(claims["iss"], SA_EMAIL);
-    assert_eq!(claims["aud"], token_uri);
-    let iat = claims["iat"].as_u64().unwrap();
-    assert!(iat.abs_diff(now()) <= 5, "iat {iat} is not now");
-    assert_eq!(claims["exp"].as_u64().unwrap(), iat + 3600);
-    claims
-}
-
-/// Checks a refresh grant: exactly the four fields (and `audience` when given).
-pub fn check_refresh(body: &str, audience: Option<&str>) {
-    let fields = form(body);
-    let mut expected = vec!["client_id", "client_secret", "grant_type", "refresh_token"];
-    if audience.is_some() {
-        expected.insert(0, "audience");
-    }
-    assert_eq!(form_names(&fields), expected, "{fields:?}");
-    assert_eq!(form_value(&fields, "grant_type"), "refresh_token");
-    assert_eq!(form_value(&fields, "client_id"), USER_CLIENT_ID);
-    assert_eq!(form_value(&fields, "client_secret"), USER_CLIENT_SECRET);
-    assert_eq!(form_value(&fields, "refresh_token"), USER_REFRESH_TOKEN);
-    if let Some(audience) = audience {
-        assert_eq!(form_value(&fields, "audience"), audience);
-    }
-}
-
 fn assert_no_secrets(stderr: &[u8]) {
     let stderr = String::from_utf8_lossy(stderr);
     for secret in [
@@ -621,11 +536,7 @@ fn impersonation_from_the_environment_variable() {
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
     let token = google_id_token(GCLOUD_AUD, json!({}));
     let iam_bodies = Bodies::default();
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let iam_mock = iam_endpoint(&server, TARGET, ACCESS_TOKEN, &iam_bodies, &token);
     env.cmd()
         .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
@@ -700,11 +611,7 @@ fn self_impersonation_allowed_warns() {
     let server = MockServer::start();
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
     let token = google_id_token("aud", json!({}));
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let iam_mock = iam_endpoint(&server, SA_EMAIL, ACCESS_TOKEN, &Bodies::default(), &token);
     env.cmd()
         .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
@@ -734,14 +641,10 @@ fn forbidden_generate_id_token_names_permission_role_target_and_caller() {
     let env = TestEnv::new();
     let server = MockServer::start();
     let key = env.write_json("key.json", &sa_key(&server.url("/token")));
-    token_endpoint(
-        &server,
-        &Bodies::default(),
-        json!({"access_token": ACCESS_TOKEN}),
-    );
+    access_token_endpoint(&server);
     let iam = server.mock(|when, then| {
         when.method(POST)
-            .path(format!("/v1/projects/-/serviceAccounts/{TARGET}:generateIdToken"));
+            .path(generate_id_token_path(TARGET));
         then.status(403).json_body(json!({"error": {
             "code": 403,
             "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).",
@@ -782,7 +685,7 @@ fn metadata_server_with_token_format_and_license() {
     let token = google_id_token(GCLOUD_AUD, json!({"email": SA_EMAIL}));
     let mock = server.mock(|when, then| {
         when.method(GET)
-            .path("/computeMetadata/v1/instance/service-accounts/default/identity")
+            .path(IDENTITY)
             .header("Metadata-Flavor", "Google")
             .query_param("audience", GCLOUD_AUD)
             .query_param("format", "full")
@@ -814,7 +717,7 @@ fn metadata_server_include_email_means_full_format() {
     let server = MockServer::start();
     let token = google_id_token("aud", json!({"email": SA_EMAIL}));
     let mock = server.mock(|when, then| {
-        when.path("/computeMetadata/v1/instance/service-accounts/default/identity")
+        when.path(IDENTITY)
             .query_param("audience", "aud")
             .query_param("format", "full")
             .query_param_missing("licenses");

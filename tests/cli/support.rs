@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use assert_cmd::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use httpmock::{Method::POST, MockServer};
 use ring::rand::SystemRandom;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
@@ -73,7 +74,13 @@ impl TestEnv {
     /// The binary with a scrubbed environment. The metadata server's fallback IP points at a closed
     /// loopback port, so that nothing a test runs can leave this machine.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("idtok"));
+        Command::from_std(self.std_cmd())
+    }
+
+    /// The same scrubbed command as a `std::process::Command`, for a test that must spawn the binary and
+    /// hold its pipes itself.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("idtok"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
@@ -87,6 +94,17 @@ impl TestEnv {
     }
 }
 
+/// The metadata server's identity endpoint.
+pub const IDENTITY: &str = "/computeMetadata/v1/instance/service-accounts/default/identity";
+
+/// `idtok metadata` against a stand-in metadata server.
+pub fn metadata_cmd(env: &TestEnv, server: &MockServer) -> Command {
+    let mut cmd = env.cmd();
+    cmd.env("GCE_METADATA_HOST", server.address().to_string())
+        .arg("metadata");
+    cmd
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -94,7 +112,8 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-fn b64(bytes: &[u8]) -> String {
+/// Base64url without padding, as JWTs use it.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -299,6 +318,25 @@ impl Bodies {
         }
     }
 
+    /// Like `matcher`, but records each request's bearer token (empty without one) instead of its body.
+    pub fn bearer_matcher(
+        &self,
+    ) -> impl Fn(&httpmock::HttpMockRequest) -> bool + Send + Sync + 'static {
+        let seen = self.0.clone();
+        move |req| {
+            let header = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            seen.lock()
+                .unwrap()
+                .push(header.strip_prefix("Bearer ").unwrap_or("").to_string());
+            true
+        }
+    }
+
     pub fn all(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
@@ -355,6 +393,106 @@ pub fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("no form field `{name}` in {fields:?}"))
+}
+
+// ---- Stand-ins for Google's token endpoint and IAM Credentials, and checks of what they received. ----
+
+/// The path of IAM Credentials' generateIdToken for `email`.
+pub fn generate_id_token_path(email: &str) -> String {
+    format!("/v1/projects/-/serviceAccounts/{email}:generateIdToken")
+}
+
+/// The access token the stand-in token endpoints hand out.
+pub const ACCESS_TOKEN: &str = "ya29.c.test-access-token-0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// A stand-in OAuth2 token endpoint at `/token` that records the bodies it receives.
+pub fn token_endpoint<'a>(
+    server: &'a MockServer,
+    bodies: &Bodies,
+    reply: Value,
+) -> httpmock::Mock<'a> {
+    let matcher = bodies.matcher();
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .is_true(matcher);
+        then.status(200)
+            .header("content-type", "application/json")
+            .json_body(reply);
+    })
+}
+
+/// A stand-in token endpoint at `/token` that grants ACCESS_TOKEN, for tests that check only what comes after.
+pub fn access_token_endpoint(server: &MockServer) -> httpmock::Mock<'_> {
+    token_endpoint(
+        server,
+        &Bodies::default(),
+        json!({"access_token": ACCESS_TOKEN}),
+    )
+}
+
+/// A stand-in generateIdToken for `target` that checks the Bearer header and records the bodies.
+pub fn iam_endpoint<'a>(
+    server: &'a MockServer,
+    target: &str,
+    bearer: &str,
+    bodies: &Bodies,
+    token: &str,
+) -> httpmock::Mock<'a> {
+    let matcher = bodies.matcher();
+    let token = token.to_string();
+    server.mock(|when, then| {
+        when.method(POST)
+            .path(generate_id_token_path(target))
+            .header("authorization", format!("Bearer {bearer}"))
+            .header("content-type", "application/json")
+            .is_true(matcher);
+        then.status(200).json_body(json!({ "token": token }));
+    })
+}
+
+/// Checks a JWT-bearer form: exactly `grant_type` and `assertion`, the assertion signed by the test key with
+/// `kid` = private_key_id and the standard claims; returns the claims.
+pub fn check_jwt_bearer(body: &str, token_uri: &str) -> Value {
+    let fields = form(body);
+    assert_eq!(
+        form_names(&fields),
+        ["assertion", "grant_type"],
+        "{fields:?}"
+    );
+    assert_eq!(
+        form_value(&fields, "grant_type"),
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    let (header, claims) = verify_with_test_key(form_value(&fields, "assertion"));
+    assert_eq!(
+        header,
+        json!({"alg": "RS256", "typ": "JWT", "kid": SA_KEY_ID})
+    );
+    assert_eq!(claims["iss"], SA_EMAIL);
+    assert_eq!(claims["aud"], token_uri);
+    let iat = claims["iat"].as_u64().unwrap();
+    assert!(iat.abs_diff(now()) <= 5, "iat {iat} is not now");
+    assert_eq!(claims["exp"].as_u64().unwrap(), iat + 3600);
+    claims
+}
+
+/// Checks a refresh grant: exactly the four fields (and `audience` when given).
+pub fn check_refresh(body: &str, audience: Option<&str>) {
+    let fields = form(body);
+    let mut expected = vec!["client_id", "client_secret", "grant_type", "refresh_token"];
+    if audience.is_some() {
+        expected.insert(0, "audience");
+    }
+    assert_eq!(form_names(&fields), expected, "{fields:?}");
+    assert_eq!(form_value(&fields, "grant_type"), "refresh_token");
+    assert_eq!(form_value(&fields, "client_id"), USER_CLIENT_ID);
+    assert_eq!(form_value(&fields, "client_secret"), USER_CLIENT_SECRET);
+    assert_eq!(form_value(&fields, "refresh_token"), USER_REFRESH_TOKEN);
+    if let Some(audience) = audience {
+        assert_eq!(form_value(&fields, "audience"), audience);
+    }
 }
 
 /// Verifies an RS256 JWT against the test key's public key (from its JWKS) and returns (header, claims).

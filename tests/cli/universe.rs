@@ -4,13 +4,8 @@
 //! Hosts in a made-up universe (`example.invalid`) are never contacted: HTTPS_PROXY points at a closed
 //! loopback port, so the request dies on 127.0.0.1 and only its URL (shown by `-v`) is checked.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use httpmock::prelude::*;
 use predicates::prelude::*;
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
-use rustls_pki_types::PrivatePkcs8KeyDer;
-use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -37,7 +32,7 @@ fn universe_key(token_uri: &str, universe: Option<&str>) -> Value {
 /// Checks a self-signed JWT: signed by the test key with its kid, `iss` = `sub` = the email, the scope, no
 /// `aud`, an hour of life.
 fn assert_self_signed(jwt: &str, scope: &str) {
-    let (header, claims) = jwt_parts(jwt);
+    let (header, claims) = verify_with_test_key(jwt);
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["kid"], SA_KEY_ID);
     assert_eq!(claims["iss"], SA_EMAIL);
@@ -49,20 +44,6 @@ fn assert_self_signed(jwt: &str, scope: &str) {
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
         3600
     );
-    let (signed, signature) = jwt.rsplit_once('.').unwrap();
-    let der = PrivatePkcs8KeyDer::from_pem_slice(TEST_KEY.as_bytes()).unwrap();
-    let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public().as_ref())
-        .verify(
-            signed.as_bytes(),
-            &URL_SAFE_NO_PAD.decode(signature).unwrap(),
-        )
-        .expect("the self-signed JWT verifies with the key's public half");
-}
-
-/// The bearer token of the one request a capture saw.
-fn bearer(seen: &Bodies) -> String {
-    seen.one()
 }
 
 #[test]
@@ -75,27 +56,13 @@ fn key_outside_googleapis_mints_through_iam_with_a_self_signed_jwt() {
     });
     let token = google_id_token(AUD, json!({"email": SA_EMAIL, "email_verified": true}));
     let authorization = Bodies::default();
-    let seen = authorization.clone();
+    let matcher = authorization.bearer_matcher();
     let iam = server.mock(|when, then| {
         when.method(POST)
-            .path(format!(
-                "/v1/projects/-/serviceAccounts/{SA_EMAIL}:generateIdToken"
-            ))
+            .path(generate_id_token_path(SA_EMAIL))
             // Keys always carry the email, as google-auth asks here too.
             .json_body(json!({"audience": AUD, "includeEmail": true}))
-            .is_true(move |req| {
-                let header = req
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                seen.0
-                    .lock()
-                    .unwrap()
-                    .push(header.strip_prefix("Bearer ").unwrap_or("").to_string());
-                true
-            });
+            .is_true(matcher);
         then.status(200).json_body(json!({ "token": token }));
     });
     let file = env.write_json(
@@ -119,10 +86,7 @@ fn key_outside_googleapis_mints_through_iam_with_a_self_signed_jwt() {
     assert_eq!(v["principal"], SA_EMAIL);
     iam.assert();
     token_endpoint.assert_calls(0);
-    assert_self_signed(
-        &bearer(&authorization),
-        "https://www.googleapis.com/auth/iam",
-    );
+    assert_self_signed(&authorization.one(), "https://www.googleapis.com/auth/iam");
 }
 
 #[test]
@@ -213,25 +177,11 @@ fn impersonation_from_a_universe_key_uses_a_self_signed_access_token() {
     let server = MockServer::start();
     let token = google_id_token(AUD, json!({"email": TARGET}));
     let authorization = Bodies::default();
-    let seen = authorization.clone();
+    let matcher = authorization.bearer_matcher();
     let iam = server.mock(|when, then| {
         when.method(POST)
-            .path(format!(
-                "/v1/projects/-/serviceAccounts/{TARGET}:generateIdToken"
-            ))
-            .is_true(move |req| {
-                let header = req
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                seen.0
-                    .lock()
-                    .unwrap()
-                    .push(header.strip_prefix("Bearer ").unwrap_or("").to_string());
-                true
-            });
+            .path(generate_id_token_path(TARGET))
+            .is_true(matcher);
         then.status(200).json_body(json!({ "token": token }));
     });
     let file = env.write_json(
@@ -251,7 +201,7 @@ fn impersonation_from_a_universe_key_uses_a_self_signed_access_token() {
         .stdout(format!("{token}\n"));
     iam.assert();
     assert_self_signed(
-        &bearer(&authorization),
+        &authorization.one(),
         "https://www.googleapis.com/auth/cloud-platform",
     );
 }

@@ -19,10 +19,6 @@ const CERTS: &str = "/oauth2/v3/certs";
 const AUD: &str = "https://svc-xyz.a.run.app";
 const SA: &str = "runner@proj.iam.gserviceaccount.com";
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// A Google-shaped token for AUD, signed by the test key, with `extra` claims.
 fn token(extra: Value) -> String {
     google_id_token(AUD, extra)
