@@ -199,7 +199,7 @@ pub fn render_claims(jwt: &Jwt, names: &[String]) -> Result<String> {
 pub fn render_human(jwt: &Jwt, now: SystemTime, verified: Option<&Verified>) -> String {
     let mut out = String::new();
     if let Some(kind) = describe_kind(jwt) {
-        out.push_str(&format!("kind: {kind}\n"));
+        out.push_str(&format!("kind: {}\n", crate::output::printable(&kind)));
     }
     out.push_str(&format!(
         "header:\n{:#}\nclaims:\n{:#}\n",

@@ -9,6 +9,20 @@ use crate::cli::OutputMode;
 use crate::error::{Error, Result};
 use crate::token::IdToken;
 
+/// Text from an untrusted token, made safe to show on a terminal: control characters (escape sequences,
+/// carriage returns) are written as Rust escapes, so a hostile claim cannot rewrite what the user sees.
+pub fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// Writes the product to stdout; a broken pipe counts as success.
 pub fn emit(bytes: &[u8]) -> Result<()> {
     let mut out = io::stdout().lock();

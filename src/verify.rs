@@ -454,7 +454,8 @@ fn check_issuer(jwt: &Jwt, alg: Alg, issuer: Option<&str>) -> Result<()> {
             if self_signed_service_account(jwt) {
                 detail.push_str(&format!(
                     " (a self-signed service-account JWT: verify it with --issuer {iss} --jwks-url \
-                     https://www.googleapis.com/service_accounts/v1/jwk/{iss})"
+                     https://www.googleapis.com/service_accounts/v1/jwk/{iss})",
+                    iss = truncate(iss)
                 ));
             }
             Err(fail("issuer", detail))
@@ -588,8 +589,9 @@ fn check_email(jwt: &Jwt, email: &str) -> Result<()> {
 
 /// Long claim values are cut short in messages.
 fn truncate(s: &str) -> String {
+    let s = crate::output::printable(s);
     if s.chars().count() <= 100 {
-        s.to_string()
+        s
     } else {
         let head: String = s.chars().take(100).collect();
         format!("{head}…")

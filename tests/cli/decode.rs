@@ -473,3 +473,23 @@ fn verbose_never_shows_the_token() {
         .stdout(expected_json(&token));
     assert_no_token(&out.get_output().stderr, &token);
 }
+
+#[test]
+fn control_characters_in_claims_are_escaped_in_the_view_for_people() {
+    let env = TestEnv::new();
+    let email = "me@example.com\u{1b}]0;pwned\u{7}";
+    let client = "123-abc.apps.googleusercontent.com";
+    let token = google_id_token(client, json!({ "email": email, "azp": client }));
+    let out = env.cmd().args(["decode", &token]).assert().success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains(
+            "kind: Google ID token for user me@example.com\\u{1b}]0;pwned\\u{7}, issued to"
+        ),
+        "{stdout}"
+    );
+}

@@ -1158,3 +1158,19 @@ fn a_cached_key_set_others_can_write_is_not_trusted() {
     let entry_mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
     assert_eq!(entry_mode, 0o600, "the replacement is private");
 }
+
+#[test]
+fn control_characters_from_the_token_never_reach_the_terminal() {
+    // A hostile `iss` with an escape sequence and a carriage return must be shown escaped, not obeyed.
+    let env = TestEnv::new();
+    let evil = token(json!({"iss": "https://evil.example\u{1b}[2J\rok"}));
+    let stderr = assert_check_fails(&mut verify_offline(&env, &evil, &[]), "issuer", &evil);
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("iss is `https://evil.example\\u{1b}[2J\\rok`"),
+        "{stderr}"
+    );
+}
