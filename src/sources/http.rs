@@ -110,13 +110,18 @@ impl Response {
         google_message(&self.body)
     }
 
-    /// The refusal as an error (exit 4), with hints for the user.
+    /// The refusal as an error (exit 4), with Google's message and hints for the user.
     pub fn refused(&self, hints: Vec<String>) -> Error {
+        self.refused_because(self.google_message(), hints)
+    }
+
+    /// The refusal as an error (exit 4), with a message of the fetcher's own.
+    pub fn refused_because(&self, message: String, hints: Vec<String>) -> Error {
         Error::Refused {
             endpoint: self.endpoint,
             url: self.url.to_string(),
             status: self.status.as_u16(),
-            message: self.google_message(),
+            message,
             hints,
         }
     }

@@ -153,30 +153,24 @@ async fn get(
     };
     match response.status.as_u16() {
         200..=299 => Ok(response),
-        404 => Err(Error::Refused {
-            endpoint: ENDPOINT,
-            url: response.url.to_string(),
-            status: 404,
-            message: format!("no service account `{service_account}` on this instance"),
-            hints: vec![
+        404 => Err(response.refused_because(
+            format!("no service account `{service_account}` on this instance"),
+            vec![
                 "list the accounts: curl -H 'Metadata-Flavor: Google' \
                  http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/"
                     .into(),
                 "or attach a service account to the instance, Cloud Run service or node pool".into(),
             ],
-        }),
-        403 => Err(Error::Refused {
-            endpoint: ENDPOINT,
-            url: response.url.to_string(),
-            status: 403,
-            message: format!(
+        )),
+        403 => Err(response.refused_because(
+            format!(
                 "the request is rejected; the metadata server may be concealed ({})",
                 response.google_message()
             ),
-            hints: vec![
+            vec![
                 "on GKE, metadata concealment hides identity tokens: enable Workload Identity for the node pool".into(),
             ],
-        }),
+        )),
         _ => Err(response.refused(Vec::new())),
     }
 }
