@@ -42,14 +42,8 @@ pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Resu
     }
     let response = get(http, env, &path, &query, req.service_account).await?;
     let principal = (req.service_account != "default").then(|| req.service_account.to_string());
-    let mut token =
-        IdToken::from_response(response.body.trim(), "metadata", principal).map_err(|e| {
-            Error::Failed {
-                endpoint: ENDPOINT,
-                url: response.url.to_string(),
-                problem: format!("HTTP 200 but the body is not an ID token ({e})"),
-            }
-        })?;
+    let mut token = IdToken::from_response(response.body.trim(), "metadata", principal)
+        .map_err(|e| response.failed(format!("HTTP 200 but the body is not an ID token ({e})")))?;
     if token.principal.is_none() {
         token.principal = token.jwt.str_claim("email").map(str::to_string);
     }
