@@ -156,7 +156,12 @@ impl Response {
 
     /// A string field of a JSON body, or an error naming the field (exit 5).
     pub fn json_field(&self, field: &str) -> Result<Secret> {
-        match self.json()?.get(field).and_then(Value::as_str) {
+        self.field_of(&self.json()?, field)
+    }
+
+    /// `json_field` of a body that `json` already parsed.
+    pub fn field_of(&self, body: &Value, field: &str) -> Result<Secret> {
+        match body.get(field).and_then(Value::as_str) {
             Some(value) if !value.is_empty() => Ok(Secret::new(value)),
             _ => Err(self.failed(format!("the response has no `{field}`"))),
         }
