@@ -66,11 +66,8 @@ pub async fn role_credentials(
         .trim()
         .to_string();
     if role.is_empty() {
-        return Err(Error::Failed {
-            endpoint: ENDPOINT,
-            url: response.url.to_string(),
-            problem: "no IAM role is attached to this instance (the role list is empty)".into(),
-        });
+        return Err(response
+            .failed("no IAM role is attached to this instance (the role list is empty)".into()));
     }
     let role_url = format!("{}/{role}", url.as_str().trim_end_matches('/'));
     let role_url = Url::parse(&role_url).map_err(|_| Error::Failed {
@@ -86,11 +83,7 @@ pub async fn role_credentials(
     let field = |name: &str| -> Result<String> {
         match body.get(name).and_then(Value::as_str) {
             Some(v) if !v.is_empty() => Ok(v.to_string()),
-            _ => Err(Error::Failed {
-                endpoint: ENDPOINT,
-                url: response.url.to_string(),
-                problem: format!("the role's credentials have no `{name}`"),
-            }),
+            _ => Err(response.failed(format!("the role's credentials have no `{name}`"))),
         }
     };
     Ok(AwsCredentials {
@@ -128,9 +121,5 @@ fn ok(response: Response, what: &str) -> Result<Response> {
 }
 
 fn empty(response: &Response, what: &str) -> Error {
-    Error::Failed {
-        endpoint: ENDPOINT,
-        url: response.url.to_string(),
-        problem: format!("HTTP 200 without {what}"),
-    }
+    response.failed(format!("HTTP 200 without {what}"))
 }

@@ -92,6 +92,15 @@ impl Request {
     pub fn bearer(self, token: &Secret) -> Request {
         self.header("Authorization", format!("Bearer {}", token.expose()))
     }
+
+    /// A failure of this request that no retry mends (exit 5).
+    pub fn failed(&self, problem: String) -> Error {
+        Error::Failed {
+            endpoint: self.endpoint,
+            url: self.url.to_string(),
+            problem,
+        }
+    }
 }
 
 /// A response with a final status (2xx, or a 4xx other than 408/429).
@@ -110,35 +119,51 @@ impl Response {
         google_message(&self.body)
     }
 
-    /// The refusal as an error (exit 4), with hints for the user.
+    /// The refusal as an error (exit 4), with Google's message and hints for the user.
     pub fn refused(&self, hints: Vec<String>) -> Error {
+        self.refused_because(self.google_message(), hints)
+    }
+
+    /// The refusal as an error (exit 4), with a message of the fetcher's own.
+    pub fn refused_because(&self, message: String, hints: Vec<String>) -> Error {
         Error::Refused {
             endpoint: self.endpoint,
             url: self.url.to_string(),
             status: self.status.as_u16(),
-            message: self.google_message(),
+            message,
             hints,
+        }
+    }
+
+    /// An answer that is not what the endpoint should give (exit 5).
+    pub fn failed(&self, problem: String) -> Error {
+        Error::Failed {
+            endpoint: self.endpoint,
+            url: self.url.to_string(),
+            problem,
         }
     }
 
     /// The JSON body, or an error naming the endpoint (exit 5).
     pub fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.body).map_err(|_| Error::Failed {
-            endpoint: self.endpoint,
-            url: self.url.to_string(),
-            problem: format!("HTTP {} with a body that is not JSON", self.status.as_u16()),
+        serde_json::from_str(&self.body).map_err(|_| {
+            self.failed(format!(
+                "HTTP {} with a body that is not JSON",
+                self.status.as_u16()
+            ))
         })
     }
 
     /// A string field of a JSON body, or an error naming the field (exit 5).
     pub fn json_field(&self, field: &str) -> Result<Secret> {
-        match self.json()?.get(field).and_then(Value::as_str) {
+        self.field_of(&self.json()?, field)
+    }
+
+    /// `json_field` of a body that `json` already parsed.
+    pub fn field_of(&self, body: &Value, field: &str) -> Result<Secret> {
+        match body.get(field).and_then(Value::as_str) {
             Some(value) if !value.is_empty() => Ok(Secret::new(value)),
-            _ => Err(Error::Failed {
-                endpoint: self.endpoint,
-                url: self.url.to_string(),
-                problem: format!("the response has no `{field}`"),
-            }),
+            _ => Err(self.failed(format!("the response has no `{field}`"))),
         }
     }
 }
@@ -255,16 +280,12 @@ impl Http {
                         .filter(|wait| *wait <= MAX_RETRY_AFTER && *wait < self.remaining());
                     let delay = retry_after.map_or(backoff, |wait| wait.max(backoff));
                     if !retry || self.remaining() <= delay {
-                        return Err(Error::Failed {
-                            endpoint: request.endpoint,
-                            url: request.url.to_string(),
-                            problem: format!(
-                                "HTTP {} after {attempt} attempt{}: {}",
-                                status.as_u16(),
-                                if attempt == 1 { "" } else { "s" },
-                                response.google_message()
-                            ),
-                        });
+                        return Err(request.failed(format!(
+                            "HTTP {} after {attempt} attempt{}: {}",
+                            status.as_u16(),
+                            if attempt == 1 { "" } else { "s" },
+                            response.google_message()
+                        )));
                     }
                     let reason = match retry_after {
                         Some(wait) => {
@@ -356,11 +377,10 @@ impl Http {
         let mut response = builder.send().await.map_err(|e| {
             if is_not_http(&e) {
                 // Not a transient failure: a server that does not speak HTTP will not start on a retry.
-                AttemptError::Final(Error::Failed {
-                    endpoint: request.endpoint,
-                    url: request.url.to_string(),
-                    problem: format!("the answer is not an HTTP response ({})", describe(&e)),
-                })
+                AttemptError::Final(request.failed(format!(
+                    "the answer is not an HTTP response ({})",
+                    describe(&e)
+                )))
             } else {
                 AttemptError::Transport(describe(&e))
             }
@@ -372,11 +392,9 @@ impl Http {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_BODY {
-                        return Err(AttemptError::Final(Error::Failed {
-                            endpoint: request.endpoint,
-                            url: request.url.to_string(),
-                            problem: format!("the response is larger than {MAX_BODY} bytes"),
-                        }));
+                        return Err(AttemptError::Final(
+                            request.failed(format!("the response is larger than {MAX_BODY} bytes")),
+                        ));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -385,11 +403,10 @@ impl Http {
             }
         }
         let body = String::from_utf8(body).map_err(|_| {
-            AttemptError::Final(Error::Failed {
-                endpoint: request.endpoint,
-                url: request.url.to_string(),
-                problem: format!("HTTP {} with a body that is not UTF-8", status.as_u16()),
-            })
+            AttemptError::Final(request.failed(format!(
+                "HTTP {} with a body that is not UTF-8",
+                status.as_u16()
+            )))
         })?;
         Ok(Response {
             endpoint: request.endpoint,
@@ -410,15 +427,11 @@ fn redirect_not_followed(request: &Request, response: &Response) -> Error {
         .and_then(|v| response.url.join(v).ok())
         .map(|u| u.to_string())
         .unwrap_or_else(|| "(no Location)".into());
-    Error::Failed {
-        endpoint: request.endpoint,
-        url: request.url.to_string(),
-        problem: format!(
-            "HTTP {} redirect to {location}, not followed: idtok follows redirects only within the same \
-             scheme, host and port (at most {MAX_REDIRECTS}); use the final URL",
-            response.status.as_u16()
-        ),
-    }
+    request.failed(format!(
+        "HTTP {} redirect to {location}, not followed: idtok follows redirects only within the same \
+         scheme, host and port (at most {MAX_REDIRECTS}); use the final URL",
+        response.status.as_u16()
+    ))
 }
 
 enum AttemptError {

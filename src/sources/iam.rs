@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::http::{Body, Http, Request, parse_url, require_secure};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::settings::Env;
 use crate::token::Secret;
 
@@ -83,23 +83,20 @@ pub async fn generate_id_token(
                 .caller
                 .map(member)
                 .unwrap_or_else(|| "<your principal>".to_string());
-            Err(Error::Refused {
-                endpoint: ENDPOINT,
-                url: response.url.to_string(),
-                status: 403,
-                message: format!(
+            Err(response.refused_because(
+                format!(
                     "{} (permission {permission} on {})",
                     response.google_message(),
                     req.target
                 ),
-                hints: vec![
+                vec![
                     format!("the caller {caller} needs {ROLE} on {}:", req.target),
                     format!(
                         "gcloud iam service-accounts add-iam-policy-binding {} --member={caller} --role={ROLE}",
                         req.target
                     ),
                 ],
-            })
+            ))
         }
         404 => Err(response.refused(vec![format!(
             "check the service account's email: {}",

@@ -42,14 +42,8 @@ pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Resu
     }
     let response = get(http, env, &path, &query, req.service_account).await?;
     let principal = (req.service_account != "default").then(|| req.service_account.to_string());
-    let mut token =
-        IdToken::from_response(response.body.trim(), "metadata", principal).map_err(|e| {
-            Error::Failed {
-                endpoint: ENDPOINT,
-                url: response.url.to_string(),
-                problem: format!("HTTP 200 but the body is not an ID token ({e})"),
-            }
-        })?;
+    let mut token = IdToken::from_response(response.body.trim(), "metadata", principal)
+        .map_err(|e| response.failed(format!("HTTP 200 but the body is not an ID token ({e})")))?;
     if token.principal.is_none() {
         token.principal = token.jwt.str_claim("email").map(str::to_string);
     }
@@ -153,30 +147,24 @@ async fn get(
     };
     match response.status.as_u16() {
         200..=299 => Ok(response),
-        404 => Err(Error::Refused {
-            endpoint: ENDPOINT,
-            url: response.url.to_string(),
-            status: 404,
-            message: format!("no service account `{service_account}` on this instance"),
-            hints: vec![
+        404 => Err(response.refused_because(
+            format!("no service account `{service_account}` on this instance"),
+            vec![
                 "list the accounts: curl -H 'Metadata-Flavor: Google' \
                  http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/"
                     .into(),
                 "or attach a service account to the instance, Cloud Run service or node pool".into(),
             ],
-        }),
-        403 => Err(Error::Refused {
-            endpoint: ENDPOINT,
-            url: response.url.to_string(),
-            status: 403,
-            message: format!(
+        )),
+        403 => Err(response.refused_because(
+            format!(
                 "the request is rejected; the metadata server may be concealed ({})",
                 response.google_message()
             ),
-            hints: vec![
+            vec![
                 "on GKE, metadata concealment hides identity tokens: enable Workload Identity for the node pool".into(),
             ],
-        }),
+        )),
         _ => Err(response.refused(Vec::new())),
     }
 }

@@ -133,13 +133,7 @@ pub async fn exchange(
         });
     }
     let error = OAuthError::from_response(&response);
-    Err(Error::Refused {
-        endpoint: ENDPOINT,
-        url: response.url.to_string(),
-        status: response.status.as_u16(),
-        message: error.message(&response),
-        hints: hints(&error),
-    })
+    Err(response.refused_because(error.message(&response), hints(&error)))
 }
 
 /// A 200 that lacks the token asked for (exit 5).

@@ -59,8 +59,8 @@ pub async fn exchange(http: &Http, env: &Env, req: &Exchange<'_>) -> Result<Fede
     let response = http.send(&request).await?;
     match response.status.as_u16() {
         200..=299 => {
-            let access_token = response.json_field("access_token")?;
             let body = response.json()?;
+            let access_token = response.field_of(&body, "access_token")?;
             // Some token services send expires_in as a string (google-auth tolerates it too).
             let expires_in = match body.get("expires_in") {
                 Some(Value::Number(n)) => n.as_u64(),
