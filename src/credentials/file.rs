@@ -242,10 +242,7 @@ impl<'a> Fields<'a> {
             Some(value) => (value, true),
             None => (default, false),
         };
-        let url = Url::parse(value)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        let Some(url) = url else {
+        let Some(url) = http_url(value) else {
             return Err(if from_file {
                 self.invalid(field, "is not an http(s) URL")
             } else {
@@ -258,6 +255,13 @@ impl<'a> Fields<'a> {
         require_secure(&url, purpose, env.metadata_host())?;
         Ok(url)
     }
+}
+
+/// `value` as an http(s) URL with a host, else `None` (the caller's error names the field, never the value).
+pub fn http_url(value: &str) -> Option<Url> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 /// A `type` value fit to print: short and plain, else a placeholder (never echo arbitrary file contents).

@@ -96,15 +96,11 @@ impl CredentialSource {
         let url = |name: &str| -> Result<Option<Url>> {
             match string(name)? {
                 None => Ok(None),
-                Some(s) => Url::parse(&s)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "field `credential_source.{name}` is not an http(s) URL"
-                        ))
-                    }),
+                Some(s) => super::file::http_url(&s).map(Some).ok_or_else(|| {
+                    bad(format!(
+                        "field `credential_source.{name}` is not an http(s) URL"
+                    ))
+                }),
             }
         };
 
