@@ -99,9 +99,12 @@ pub fn load_value(
                 &fields, source, env,
             )?))
         }
-        "external_account" | "external_account_authorized_user" => {
-            load_external(kind, &fields, env)
-        }
+        "external_account" => Ok(Credential::ExternalAccount(Box::new(
+            ExternalAccount::load(&fields, env)?,
+        ))),
+        "external_account_authorized_user" => Ok(Credential::ExternalAccountUser(
+            ExternalAccountAuthorizedUser::load(&fields, env)?,
+        )),
         // gcloud's record of the Compute Engine account: the metadata server.
         "gce" => {
             let mut credential = MetadataCredential::new("default");
@@ -124,20 +127,6 @@ pub fn load_value(
                     .into(),
             ),
         )),
-    }
-}
-
-/// Workload and workforce identity federation (`external_account`, `external_account_authorized_user`),
-/// implemented in `external_account.rs` and `external_account_authorized_user.rs`.
-fn load_external(kind: &str, fields: &Fields<'_>, env: &Env) -> Result<Credential> {
-    if kind == "external_account" {
-        Ok(Credential::ExternalAccount(Box::new(
-            ExternalAccount::load(fields, env)?,
-        )))
-    } else {
-        Ok(Credential::ExternalAccountUser(
-            ExternalAccountAuthorizedUser::load(fields, env)?,
-        ))
     }
 }
 
