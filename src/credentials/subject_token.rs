@@ -198,12 +198,7 @@ impl CredentialSource {
         match self {
             CredentialSource::File { path, .. } => format!("file {}", path.display()),
             CredentialSource::Url { url, .. } => format!("URL {url}"),
-            CredentialSource::Executable(e) => {
-                format!(
-                    "executable `{}`",
-                    e.command.split_whitespace().next().unwrap_or("")
-                )
-            }
+            CredentialSource::Executable(e) => format!("executable `{}`", e.program()),
             CredentialSource::Aws(_) => "AWS (signed GetCallerIdentity request)".into(),
         }
     }
