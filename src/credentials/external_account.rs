@@ -143,8 +143,7 @@ impl ExternalAccount {
         self.service_account.as_deref()
     }
 
-    /// What identifies this credential in the token cache key (no secret in it).
-    /// The cache identity. It covers the subject token itself (as a digest), because the token minted for
+    /// What identifies this credential in the token cache key (no secret in it). It covers the subject token itself (as a digest), because the token minted for
     /// the service account must never outlive the caller it was minted for: with a `file` source that
     /// costs one local read; URL, executable and AWS sources would need a network call or a process before
     /// every cache lookup, so their tokens are not cached (`None`).
