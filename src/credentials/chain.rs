@@ -124,10 +124,8 @@ pub fn find(req: &ChainRequest<'_>, env: &mut Env, log: Log) -> Result<Found> {
     };
     match (account, &dir) {
         (Some((account, chosen_by)), Some(dir)) => {
-            let universe = configuration
-                .as_ref()
-                .and_then(|c| c.get("core", "universe_domain"))
-                .or(env.universe_domain.as_deref());
+            // The environment's, else the configuration's (`apply` above filled it in).
+            let universe = env.universe_domain.as_deref();
             let db = dir.join("credentials.db");
             log.info(|| {
                 format!(
@@ -209,5 +207,39 @@ fn no_account_credentials(db: &Path, account: &str, chosen_by: &str) -> Error {
             "log in: `gcloud auth login {account}` (a service account: `gcloud auth activate-service-account \
              {account} --key-file KEY.json`), or pick another account"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// gcloud's order for `[core] universe_domain` is the environment, then the configuration: the
+    /// account's key in `credentials.db` (`email#universe`) follows the same order as everything else.
+    #[test]
+    fn the_environment_universe_wins_over_the_configuration_for_the_account_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("configurations")).unwrap();
+        std::fs::write(
+            dir.path().join("configurations/config_default"),
+            "[core]\naccount = me@example.com\nuniverse_domain = config.example\n",
+        )
+        .unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("credentials.db")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE credentials (account_id TEXT PRIMARY KEY, value BLOB);
+             INSERT INTO credentials VALUES
+               ('me@example.com#env.example', '{\"type\": \"gce\"}');",
+        )
+        .unwrap();
+        drop(db);
+        let mut env = Env {
+            cloudsdk_config: Some(dir.path().to_path_buf()),
+            universe_domain: Some("env.example".into()),
+            ..Env::default()
+        };
+        let found = find(&ChainRequest::default(), &mut env, Log::default()).unwrap();
+        assert!(found.credential.is_metadata());
+        assert_eq!(env.universe_domain.as_deref(), Some("env.example"));
     }
 }

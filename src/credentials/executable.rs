@@ -97,7 +97,7 @@ impl Executable {
     }
 
     /// The program, without its arguments: what messages name.
-    fn program(&self) -> &str {
+    pub fn program(&self) -> &str {
         self.command.split_whitespace().next().unwrap_or("")
     }
 

@@ -5,10 +5,9 @@
 //! ID tokens for federated callers.
 //! <https://google.aip.dev/auth/4117>, <https://cloud.google.com/iam/docs/workload-identity-federation>
 
-use reqwest::Url;
 use serde_json::Value;
 
-use super::file::Fields;
+use super::file::{Fields, http_url};
 use super::subject_token::{CredentialSource, Fetch};
 use super::{AccessToken, Context, IdTokenRequest, Origin};
 use crate::error::{Error, Result};
@@ -68,9 +67,7 @@ impl ExternalAccount {
             Some(url) => url.to_string(),
             None => DEFAULT_STS_TOKEN_URL.replace("{universe}", universe),
         };
-        let parsed = Url::parse(&token_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        let parsed = http_url(&token_url)
             .ok_or_else(|| fields.invalid("token_url", "is not an http(s) URL"))?;
         require_secure(&parsed, "a subject token", env.metadata_host())?;
 
@@ -146,8 +143,7 @@ impl ExternalAccount {
         self.service_account.as_deref()
     }
 
-    /// What identifies this credential in the token cache key (no secret in it).
-    /// The cache identity. It covers the subject token itself (as a digest), because the token minted for
+    /// What identifies this credential in the token cache key (no secret in it). It covers the subject token itself (as a digest), because the token minted for
     /// the service account must never outlive the caller it was minted for: with a `file` source that
     /// costs one local read; URL, executable and AWS sources would need a network call or a process before
     /// every cache lookup, so their tokens are not cached (`None`).
@@ -351,9 +347,7 @@ fn iam_base(env: &Env, url: &str) -> Option<String> {
     if let Some(base) = &env.iamcredentials_endpoint {
         return Some(base.trim_end_matches('/').to_string());
     }
-    let parsed = Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    let parsed = http_url(url)?;
     let mut base = format!("{}://{}", parsed.scheme(), parsed.host_str()?);
     if let Some(port) = parsed.port() {
         base.push_str(&format!(":{port}"));

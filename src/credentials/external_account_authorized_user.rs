@@ -7,7 +7,7 @@
 
 use reqwest::Url;
 
-use super::file::Fields;
+use super::file::{Fields, http_url};
 use super::{AccessToken, Context, Origin, digest_hex};
 use crate::error::{Error, Result};
 use crate::settings::Env;
@@ -31,9 +31,7 @@ impl ExternalAccountAuthorizedUser {
     /// Loads the file. Errors name the file and the field, never a value.
     pub fn load(fields: &Fields<'_>, env: &Env) -> Result<ExternalAccountAuthorizedUser> {
         let token_url = fields.required("token_url")?;
-        let url = Url::parse(token_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        let url = http_url(token_url)
             .ok_or_else(|| fields.invalid("token_url", "is not an http(s) URL"))?;
         require_secure(&url, "a refresh token", env.metadata_host())?;
         Ok(ExternalAccountAuthorizedUser {

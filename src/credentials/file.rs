@@ -99,9 +99,12 @@ pub fn load_value(
                 &fields, source, env,
             )?))
         }
-        "external_account" | "external_account_authorized_user" => {
-            load_external(kind, &fields, env)
-        }
+        "external_account" => Ok(Credential::ExternalAccount(Box::new(
+            ExternalAccount::load(&fields, env)?,
+        ))),
+        "external_account_authorized_user" => Ok(Credential::ExternalAccountUser(
+            ExternalAccountAuthorizedUser::load(&fields, env)?,
+        )),
         // gcloud's record of the Compute Engine account: the metadata server.
         "gce" => {
             let mut credential = MetadataCredential::new("default");
@@ -124,20 +127,6 @@ pub fn load_value(
                     .into(),
             ),
         )),
-    }
-}
-
-/// Workload and workforce identity federation (`external_account`, `external_account_authorized_user`),
-/// implemented in `external_account.rs` and `external_account_authorized_user.rs`.
-fn load_external(kind: &str, fields: &Fields<'_>, env: &Env) -> Result<Credential> {
-    if kind == "external_account" {
-        Ok(Credential::ExternalAccount(Box::new(
-            ExternalAccount::load(fields, env)?,
-        )))
-    } else {
-        Ok(Credential::ExternalAccountUser(
-            ExternalAccountAuthorizedUser::load(fields, env)?,
-        ))
     }
 }
 
@@ -242,10 +231,7 @@ impl<'a> Fields<'a> {
             Some(value) => (value, true),
             None => (default, false),
         };
-        let url = Url::parse(value)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        let Some(url) = url else {
+        let Some(url) = http_url(value) else {
             return Err(if from_file {
                 self.invalid(field, "is not an http(s) URL")
             } else {
@@ -258,6 +244,13 @@ impl<'a> Fields<'a> {
         require_secure(&url, purpose, env.metadata_host())?;
         Ok(url)
     }
+}
+
+/// `value` as an http(s) URL with a host, else `None` (the caller's error names the field, never the value).
+pub fn http_url(value: &str) -> Option<Url> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 /// A `type` value fit to print: short and plain, else a placeholder (never echo arbitrary file contents).

@@ -36,6 +36,20 @@ impl MetadataCredential {
         }
     }
 
+    /// The cache identity: the server and the account.
+    pub fn identity(&self, env: &Env) -> String {
+        // Without a named host, the fallback IP may be the server that answers: both are the endpoint.
+        let endpoint = match env.metadata_host() {
+            Some(host) => host.to_string(),
+            None => format!(
+                "{}|{}",
+                crate::settings::DEFAULT_METADATA_HOST,
+                env.metadata_ip()
+            ),
+        };
+        format!("metadata:{endpoint}:{}", self.service_account)
+    }
+
     pub async fn id_token(&self, ctx: &Context<'_>, req: &IdTokenRequest) -> Result<IdToken> {
         // `--include-email` means format=full here, as with gcloud on Compute Engine.
         let format = match req.format {

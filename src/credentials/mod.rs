@@ -105,18 +105,7 @@ impl Credential {
     /// later caller whose own subject token would not be allowed to mint it.
     pub fn identity(&self, env: &Env) -> Option<String> {
         Some(match self {
-            Credential::Metadata(c) => {
-                // Without a named host, the fallback IP may be the server that answers: both are the endpoint.
-                let endpoint = match env.metadata_host() {
-                    Some(host) => host.to_string(),
-                    None => format!(
-                        "{}|{}",
-                        crate::settings::DEFAULT_METADATA_HOST,
-                        env.metadata_ip()
-                    ),
-                };
-                format!("metadata:{endpoint}:{}", c.service_account)
-            }
+            Credential::Metadata(c) => c.identity(env),
             Credential::ServiceAccount(c) => c.identity(env),
             Credential::AuthorizedUser(c) => c.identity(),
             Credential::Impersonated(c) => c.identity(env)?,

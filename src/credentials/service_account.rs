@@ -145,24 +145,29 @@ impl ServiceAccountKey {
         .await
     }
 
-    /// Header `{alg, kid, typ}`, claims `iss`, `aud` = token_uri, `iat`, `exp` = iat + 3600 and `extra`.
+    /// Claims `iss`, `aud` = token_uri and `extra` (see `signed_jwt`).
     fn assertion(&self, extra: Value) -> Result<Secret> {
+        let mut claims = json!({
+            "iss": self.client_email,
+            "aud": self.token_uri.as_str(),
+        });
+        if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            claims.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.signed_jwt(claims)
+    }
+
+    /// Header `{alg, kid, typ}`; `claims` with `iat` = now and `exp` = iat + 3600, signed with the key.
+    fn signed_jwt(&self, mut claims: Value) -> Result<Secret> {
         let iat = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|_| Error::Bug("the system clock is before 1970".into()))?
             .as_secs();
+        claims["iat"] = json!(iat);
+        claims["exp"] = json!(iat + ASSERTION_LIFETIME);
         let mut header = json!({ "alg": "RS256", "typ": "JWT" });
         if let Some(kid) = &self.private_key_id {
             header["kid"] = json!(kid);
-        }
-        let mut claims = json!({
-            "iss": self.client_email,
-            "aud": self.token_uri.as_str(),
-            "iat": iat,
-            "exp": iat + ASSERTION_LIFETIME,
-        });
-        if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
-            claims.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         self.sign(&header, &claims)
     }
@@ -254,25 +259,14 @@ impl ServiceAccountKey {
         (universe != DEFAULT_UNIVERSE).then_some(universe)
     }
 
-    /// A JWT signed by the key for itself: header `{alg, kid, typ}`, claims `iss` = `sub` = client_email,
-    /// `scope`, `iat`, `exp` = iat + 3600.
+    /// A JWT signed by the key for itself: claims `iss` = `sub` = client_email and `scope` (see
+    /// `signed_jwt`).
     fn self_signed_jwt(&self, scope: &str) -> Result<Secret> {
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::Bug("the system clock is before 1970".into()))?
-            .as_secs();
-        let mut header = json!({ "alg": "RS256", "typ": "JWT" });
-        if let Some(kid) = &self.private_key_id {
-            header["kid"] = json!(kid);
-        }
-        let claims = json!({
+        self.signed_jwt(json!({
             "iss": self.client_email,
             "sub": self.client_email,
             "scope": scope,
-            "iat": iat,
-            "exp": iat + ASSERTION_LIFETIME,
-        });
-        self.sign(&header, &claims)
+        }))
     }
 
     /// generateIdToken on the key's own service account, with a self-signed JWT as the bearer token, at

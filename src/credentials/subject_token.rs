@@ -4,6 +4,7 @@
 //! <https://google.aip.dev/auth/4117>
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use reqwest::Url;
@@ -37,6 +38,9 @@ pub enum CredentialSource {
     File {
         path: PathBuf,
         format: Format,
+        /// The file's text as `subject_digest` read it for the cache key: minting exchanges the very
+        /// token the key names, and the file is read once.
+        read: OnceLock<Secret>,
     },
     Url {
         url: Url,
@@ -92,15 +96,11 @@ impl CredentialSource {
         let url = |name: &str| -> Result<Option<Url>> {
             match string(name)? {
                 None => Ok(None),
-                Some(s) => Url::parse(&s)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "field `credential_source.{name}` is not an http(s) URL"
-                        ))
-                    }),
+                Some(s) => super::file::http_url(&s).map(Some).ok_or_else(|| {
+                    bad(format!(
+                        "field `credential_source.{name}` is not an http(s) URL"
+                    ))
+                }),
             }
         };
 
@@ -149,6 +149,7 @@ impl CredentialSource {
             (Some(path), None) => Ok(CredentialSource::File {
                 path: PathBuf::from(path),
                 format,
+                read: OnceLock::new(),
             }),
             (None, Some(url)) => {
                 let headers = match value.get("headers") {
@@ -197,23 +198,24 @@ impl CredentialSource {
         match self {
             CredentialSource::File { path, .. } => format!("file {}", path.display()),
             CredentialSource::Url { url, .. } => format!("URL {url}"),
-            CredentialSource::Executable(e) => {
-                format!(
-                    "executable `{}`",
-                    e.command.split_whitespace().next().unwrap_or("")
-                )
-            }
+            CredentialSource::Executable(e) => format!("executable `{}`", e.program()),
             CredentialSource::Aws(_) => "AWS (signed GetCallerIdentity request)".into(),
         }
     }
 
     /// A SHA-256 of the subject token when it can be read locally and at once (a `file` source); `None`
-    /// for the other sources, and for a file that cannot be read now (minting will report why).
+    /// for the other sources, and for a file that cannot be read now (minting will report why). The text
+    /// read is kept, so that `subject_token` exchanges the token this digest names.
     pub fn subject_digest(&self) -> Option<String> {
         match self {
-            CredentialSource::File { path, .. } => {
+            CredentialSource::File { path, read, .. } => {
                 let bytes = crate::fsutil::read_regular_limited(path, MAX_TOKEN).ok()??;
-                Some(super::digest_hex(&String::from_utf8_lossy(&bytes)))
+                let digest = super::digest_hex(&String::from_utf8_lossy(&bytes));
+                // Text that is not UTF-8 is read again by `subject_token`, which reports it.
+                if let Ok(text) = String::from_utf8(bytes) {
+                    let _ = read.set(Secret::new(text));
+                }
+                Some(digest)
             }
             _ => None,
         }
@@ -222,7 +224,7 @@ impl CredentialSource {
     /// Reads or fetches the subject token.
     pub async fn subject_token(&self, f: &Fetch<'_>) -> Result<Secret> {
         match self {
-            CredentialSource::File { path, format } => {
+            CredentialSource::File { path, format, read } => {
                 let unreadable = |problem: String| Error::CredentialFile {
                     path: path.clone(),
                     problem,
@@ -232,19 +234,10 @@ impl CredentialSource {
                         f.credential_file.display()
                     )),
                 };
-                let bytes = match crate::fsutil::read_regular_limited(path, MAX_TOKEN) {
-                    Ok(Some(bytes)) => bytes,
-                    Ok(None) => {
-                        return Err(unreadable("the subject token file does not exist".into()));
-                    }
-                    Err(e) => {
-                        return Err(unreadable(format!(
-                            "cannot read the subject token file: {e}"
-                        )));
-                    }
+                let text = match read.get() {
+                    Some(text) => text.expose().to_string(),
+                    None => read_token_file(path).map_err(unreadable)?,
                 };
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| unreadable("the subject token file is not UTF-8 text".into()))?;
                 extract(&text, format)
                     .map_err(|problem| unreadable(format!("the subject token file {problem}")))
             }
@@ -288,6 +281,16 @@ impl CredentialSource {
             CredentialSource::Aws(source) => source.subject_token(f).await,
         }
     }
+}
+
+/// A subject token file's text; the error says what is wrong, never the text.
+fn read_token_file(path: &Path) -> Result<String, String> {
+    let bytes = match crate::fsutil::read_regular_limited(path, MAX_TOKEN) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err("the subject token file does not exist".into()),
+        Err(e) => return Err(format!("cannot read the subject token file: {e}")),
+    };
+    String::from_utf8(bytes).map_err(|_| "the subject token file is not UTF-8 text".into())
 }
 
 fn parse_format(value: Option<&Value>, bad: &dyn Fn(String) -> Error) -> Result<Format> {
@@ -540,6 +543,38 @@ mod tests {
             .is_err()
         );
         assert!(CredentialSource::parse(&json!({}), &bad).is_err());
+    }
+
+    #[test]
+    fn the_digested_file_is_the_token_exchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first").unwrap();
+        let source = CredentialSource::parse(&json!({"file": path}), &bad).unwrap();
+        assert_eq!(
+            source.subject_digest().unwrap(),
+            crate::digest::sha256_hex(b"first")
+        );
+        // Rewritten between the cache lookup and the exchange: the token exchanged is still the one
+        // that the cache key names.
+        std::fs::write(&path, "second").unwrap();
+        let http = Http::new(std::time::Duration::from_secs(1), Log::default(), None);
+        let fetch = Fetch {
+            http: &http,
+            credential_file: Path::new("f.json"),
+            audience: "aud",
+            subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+            impersonated_email: None,
+            allow_executables: false,
+            aws: &AwsEnv::default(),
+            metadata_host: None,
+            log: Log::default(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let token = runtime.block_on(source.subject_token(&fetch)).unwrap();
+        assert_eq!(token.expose(), "first");
     }
 
     #[test]
