@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -310,11 +310,9 @@ fn last_line(text: &str) -> Option<String> {
     Some(line.chars().take(200).collect())
 }
 
+/// Now in epoch seconds, signed like the response's `expiration_time`.
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    i64::try_from(crate::token::unix_secs(SystemTime::now())).unwrap_or(i64::MAX)
 }
 
 /// The subject token of an executable response, or what is wrong with the response (never its token).

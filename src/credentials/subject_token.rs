@@ -45,7 +45,7 @@ pub enum CredentialSource {
     Url {
         url: Url,
         /// Header values may be secrets (a CI system's request token).
-        headers: Vec<(&'static str, Secret)>,
+        headers: Vec<(String, Secret)>,
         format: Format,
     },
     Executable(Executable),
@@ -167,10 +167,7 @@ impl CredentialSource {
                                     "field `credential_source.headers` has an invalid header name `{name}`"
                                 )));
                             }
-                            // The request type names headers with static strings; these few names live
-                            // for the rest of this short process anyway.
-                            let name: &'static str = Box::leak(name.clone().into_boxed_str());
-                            headers.push((name, Secret::new(v)));
+                            headers.push((name.clone(), Secret::new(v)));
                         }
                         headers
                     }
@@ -249,8 +246,10 @@ impl CredentialSource {
                 if !headers.is_empty() {
                     require_secure(url, "the headers of credential_source.url", f.metadata_host)?;
                 }
-                let mut request = Request::get("subject token URL", url.clone(), route_for(url));
-                request.headers = headers.clone();
+                let request = headers.iter().fold(
+                    Request::get("subject token URL", url.clone(), route_for(url)),
+                    |request, (name, value)| request.header(name.clone(), value.expose()),
+                );
                 let response = f.http.send(&request).await?;
                 if !response.status.is_success() {
                     return Err(response.refused(vec![format!(

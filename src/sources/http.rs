@@ -3,6 +3,7 @@
 //! retried with exponential backoff from 100 ms while time remains; other statuses are final. A 429 or 503
 //! with `Retry-After: SECS` waits that long instead, when it fits in the time that remains.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::path::Path;
@@ -56,7 +57,7 @@ pub struct Request {
     pub endpoint: &'static str,
     pub method: Method,
     pub url: Url,
-    pub headers: Vec<(&'static str, Secret)>,
+    pub headers: Vec<(Cow<'static, str>, Secret)>,
     pub body: Body,
     pub route: Route,
 }
@@ -84,8 +85,12 @@ impl Request {
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request {
-        self.headers.push((name, Secret::new(value)));
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Request {
+        self.headers.push((name.into(), Secret::new(value)));
         self
     }
 
@@ -349,7 +354,7 @@ impl Http {
             .request(request.method.clone(), request.url.clone())
             .timeout(remaining);
         for (name, value) in &request.headers {
-            builder = builder.header(*name, value.expose());
+            builder = builder.header(name.as_ref(), value.expose());
         }
         builder = match &request.body {
             Body::Empty => builder,
