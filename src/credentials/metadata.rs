@@ -63,7 +63,10 @@ impl MetadataCredential {
             licenses: req.licenses,
             service_account: &self.service_account,
         };
-        let mut token = metadata::identity(ctx.http, ctx.env, &request)
+        let at = metadata::locate(ctx.http, ctx.env)
+            .await
+            .map_err(|e| self.explain(e, ctx.env))?;
+        let mut token = metadata::identity(ctx.http, &at, &request)
             .await
             .map_err(|e| self.explain(e, ctx.env))?;
         if token.principal.is_none() {
@@ -72,15 +75,17 @@ impl MetadataCredential {
         Ok(token)
     }
 
-    /// The access token of `.../token` and the account's email from `.../email`, asked together.
+    /// The access token of `.../token` and the account's email from `.../email`, asked together from the
+    /// server located once.
     pub async fn access_token(&self, ctx: &Context<'_>) -> Result<AccessToken> {
-        let token = metadata::access_token(ctx.http, ctx.env, &self.service_account);
+        let at = metadata::locate(ctx.http, ctx.env)
+            .await
+            .map_err(|e| self.explain(e, ctx.env))?;
+        let token = metadata::access_token(ctx.http, &at, &self.service_account);
         let principal = async {
             match (&self.principal, self.service_account.as_str()) {
                 (Some(p), _) => Ok(p.clone()),
-                (None, "default") => {
-                    metadata::email(ctx.http, ctx.env, &self.service_account).await
-                }
+                (None, "default") => metadata::email(ctx.http, &at, &self.service_account).await,
                 (None, email) => Ok(email.to_string()),
             }
         };

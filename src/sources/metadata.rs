@@ -29,7 +29,7 @@ pub struct IdentityRequest<'a> {
 }
 
 /// `GET .../service-accounts/{sa}/identity?audience=...&format=...[&licenses=TRUE]`.
-pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Result<IdToken> {
+pub async fn identity(http: &Http, at: &Location, req: &IdentityRequest<'_>) -> Result<IdToken> {
     let path = [
         "instance",
         "service-accounts",
@@ -40,7 +40,7 @@ pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Resu
     if req.licenses {
         query.push(("licenses", "TRUE"));
     }
-    let response = get(http, env, &path, &query, req.service_account).await?;
+    let response = get(http, at, &path, &query, req.service_account).await?;
     let principal = (req.service_account != "default").then(|| req.service_account.to_string());
     let mut token = IdToken::from_response(response.body.trim(), "metadata", principal)
         .map_err(|e| response.failed(format!("HTTP 200 but the body is not an ID token ({e})")))?;
@@ -52,30 +52,31 @@ pub async fn identity(http: &Http, env: &Env, req: &IdentityRequest<'_>) -> Resu
 
 /// An access token of the instance's service account, and its email, for an impersonation that starts
 /// from the metadata server.
-pub async fn access_token(http: &Http, env: &Env, service_account: &str) -> Result<Secret> {
+pub async fn access_token(http: &Http, at: &Location, service_account: &str) -> Result<Secret> {
     let path = ["instance", "service-accounts", service_account, "token"];
-    let response = get(http, env, &path, &[], service_account).await?;
+    let response = get(http, at, &path, &[], service_account).await?;
     response.json_field("access_token")
 }
 
 /// The email of the instance's service account.
-pub async fn email(http: &Http, env: &Env, service_account: &str) -> Result<String> {
+pub async fn email(http: &Http, at: &Location, service_account: &str) -> Result<String> {
     let path = ["instance", "service-accounts", service_account, "email"];
-    let response = get(http, env, &path, &[], service_account).await?;
+    let response = get(http, at, &path, &[], service_account).await?;
     Ok(response.body.trim().to_string())
 }
 
-/// Where the metadata server is: the host the user named, else `metadata.google.internal` and, only when
-/// that name does not resolve, the fallback IP, tried once. `path` is a list of segments below
-/// `/computeMetadata/v1/`, each percent-encoded, so that a `/`, `?` or `#` in a service account name cannot
-/// reach another path.
-async fn get(
-    http: &Http,
-    env: &Env,
-    path: &[&str],
-    query: &[(&str, &str)],
-    service_account: &str,
-) -> Result<Response> {
+/// Where the metadata server is, found once per command.
+#[derive(Debug, Clone)]
+pub struct Location {
+    host: String,
+    route: Route,
+    /// `GCE_METADATA_HOST`/`GCE_METADATA_ROOT` named it (else idtok chose it, and off Google Cloud is likely).
+    named: bool,
+}
+
+/// The host the user named, else `metadata.google.internal` and, only when that name does not resolve, the
+/// fallback IP, tried once.
+pub async fn locate(http: &Http, env: &Env) -> Result<Location> {
     let log = http.log();
     let (host, route) = match env.metadata_host() {
         Some(host) => {
@@ -107,6 +108,24 @@ async fn get(
             (ip.to_string(), Route::MetadataFallback)
         }
     };
+    Ok(Location {
+        host,
+        route,
+        named: env.metadata_host().is_some(),
+    })
+}
+
+/// `GET` below `/computeMetadata/v1/` at `at`. `path` is a list of segments, each percent-encoded, so that a
+/// `/`, `?` or `#` in a service account name cannot reach another path.
+async fn get(
+    http: &Http,
+    at: &Location,
+    path: &[&str],
+    query: &[(&str, &str)],
+    service_account: &str,
+) -> Result<Response> {
+    let Location { host, route, named } = at;
+    let route = *route;
     let base = format!("http://{host}/computeMetadata/v1");
     let invalid = || Error::Unsupported {
         what: format!("the metadata server address `{host}` is not a valid host[:port]"),
@@ -128,7 +147,7 @@ async fn get(
             reason,
             mut hints,
         }) => {
-            if env.metadata_host().is_none() {
+            if !named {
                 hints.extend(off_cloud_hints());
             } else {
                 hints.push(
