@@ -89,6 +89,16 @@ impl Error {
         }
     }
 
+    /// The hints of a 403 refusal, for a caller that knows better why permission was denied.
+    pub fn forbidden_hints(&mut self) -> Option<&mut Vec<String>> {
+        match self {
+            Error::Refused {
+                status: 403, hints, ..
+            } => Some(hints),
+            _ => None,
+        }
+    }
+
     /// The lines printed after the error as `hint: ...`: the exact next step.
     pub fn hints(&self) -> Vec<String> {
         match self {

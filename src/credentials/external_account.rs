@@ -298,36 +298,21 @@ impl ExternalAccount {
     }
 
     /// A refusal by IAM gets the binding that federation needs as an extra hint.
-    fn with_binding_hint(&self, e: Error, email: &str) -> Error {
-        match e {
-            Error::Refused {
-                endpoint,
-                url,
-                status: 403,
-                message,
-                mut hints,
-            } => {
-                if let Some(member) = sts::pool_principal_set(&self.audience) {
-                    hints = vec![
-                        format!(
-                            "the federated identities of the pool need roles/iam.workloadIdentityUser on {email}:"
-                        ),
-                        format!(
-                            "gcloud iam service-accounts add-iam-policy-binding {email} \
-                             --role=roles/iam.workloadIdentityUser --member='{member}'"
-                        ),
-                    ];
-                }
-                Error::Refused {
-                    endpoint,
-                    url,
-                    status: 403,
-                    message,
-                    hints,
-                }
-            }
-            other => other,
+    fn with_binding_hint(&self, mut e: Error, email: &str) -> Error {
+        if let (Some(hints), Some(member)) =
+            (e.forbidden_hints(), sts::pool_principal_set(&self.audience))
+        {
+            *hints = vec![
+                format!(
+                    "the federated identities of the pool need roles/iam.workloadIdentityUser on {email}:"
+                ),
+                format!(
+                    "gcloud iam service-accounts add-iam-policy-binding {email} \
+                     --role=roles/iam.workloadIdentityUser --member='{member}'"
+                ),
+            ];
         }
+        e
     }
 }
 

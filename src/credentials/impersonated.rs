@@ -196,35 +196,19 @@ impl Impersonation {
     }
 
     /// A 403 with delegates: say who needs what along the chain.
-    fn explain_refusal(&self, error: Error, caller: &AccessToken) -> Error {
-        match error {
-            Error::Refused {
-                endpoint,
-                url,
-                status: 403,
-                message,
-                mut hints,
-            } if !self.delegates.is_empty() => {
-                let caller = caller
-                    .principal
-                    .as_deref()
-                    .map(iam::member)
-                    .unwrap_or_else(|| "the caller".into());
-                hints.push(format!(
-                    "with delegates, {caller} needs roles/iam.serviceAccountTokenCreator on {}, and each \
-                     delegate on the next",
-                    self.delegates[0]
-                ));
-                Error::Refused {
-                    endpoint,
-                    url,
-                    status: 403,
-                    message,
-                    hints,
-                }
-            }
-            other => other,
+    fn explain_refusal(&self, mut error: Error, caller: &AccessToken) -> Error {
+        if let (Some(hints), Some(first)) = (error.forbidden_hints(), self.delegates.first()) {
+            let caller = caller
+                .principal
+                .as_deref()
+                .map(iam::member)
+                .unwrap_or_else(|| "the caller".into());
+            hints.push(format!(
+                "with delegates, {caller} needs roles/iam.serviceAccountTokenCreator on {first}, and each \
+                 delegate on the next"
+            ));
         }
+        error
     }
 }
 
